@@ -1,0 +1,290 @@
+/*
+ * ring.c - the io_uring backend (the only file that includes liburing.h).
+ *
+ * Setup follows research/io_uring_and_scheduler.md §A.3: SINGLE_ISSUER |
+ * DEFER_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL with a large clamped CQ, created
+ * R_DISABLED and enabled by the thread that first runs the loop. Kernels
+ * that refuse a flag (EINVAL) get the next set down: COOP_TASKRUN, then no
+ * task-run flags at all. No SQPOLL: on a 2-core box it costs CPU.
+ *
+ * user_data is the rl_op pointer; 0 marks our own cancel requests, whose
+ * completions are ignored. `inflight` counts ops whose final completion has
+ * not been delivered; rl_ring_close drains it to zero before freeing.
+ *
+ * liburing 2.3 traps (probed): io_uring_enable_rings() is declared but not
+ * exported, so ENABLE_RINGS goes through io_uring_register(); NO_SQARRAY
+ * corrupts submissions with 2.3 and is never passed.
+ */
+#define _GNU_SOURCE
+#include "core/ring.h"
+#include "core/common.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum {
+    SQ_ENTRIES = 1024,
+    CQ_ENTRIES = 8 * SQ_ENTRIES, /* never overflow: CQ >= 8 x SQ */
+};
+
+#ifndef IORING_SETUP_SUBMIT_ALL
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
+#endif
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+
+struct rl_ring {
+    struct io_uring uring;
+    unsigned flags;   /* setup flags in effect */
+    unsigned inflight;
+    pid_t pid;        /* creating process */
+    pid_t owner_tid;  /* enabling thread, 0 until enabled */
+};
+
+static const struct {
+    unsigned flags;
+    const char *name;
+} setups[] = {
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+         IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED,
+     "single_issuer|defer_taskrun"},
+    {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_taskrun"},
+    {0, "plain"},
+};
+
+static pid_t
+current_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+int
+rl_ring_open(struct rl_ring **out)
+{
+    struct rl_ring *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    int res = -EINVAL;
+    for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        p.flags = setups[i].flags | IORING_SETUP_SUBMIT_ALL |
+                  IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        p.cq_entries = CQ_ENTRIES;
+        res = io_uring_queue_init_params(SQ_ENTRIES, &r->uring, &p);
+        if (res == -EINVAL) {
+            /* Older kernels lack SUBMIT_ALL (5.18) too: retry without. */
+            p.flags &= ~IORING_SETUP_SUBMIT_ALL;
+            memset(&r->uring, 0, sizeof(r->uring));
+            res = io_uring_queue_init_params(SQ_ENTRIES, &r->uring, &p);
+        }
+        if (res == 0) {
+            r->flags = p.flags;
+            break;
+        }
+        if (res != -EINVAL)
+            break; /* ENOSYS, EPERM, ENOMEM: io_uring itself is refused */
+    }
+    if (res < 0) {
+        free(r);
+        return res;
+    }
+    r->pid = getpid();
+    /* A fork child that touches the ring faults instead of corrupting it. */
+    io_uring_ring_dontfork(&r->uring);
+    *out = r;
+    return 0;
+}
+
+int
+rl_ring_forked(const struct rl_ring *r)
+{
+    return r->pid != getpid();
+}
+
+int
+rl_ring_owned_elsewhere(const struct rl_ring *r)
+{
+    return r->owner_tid != 0 && r->owner_tid != current_tid();
+}
+
+int
+rl_ring_enable(struct rl_ring *r)
+{
+    if (rl_ring_forked(r))
+        return -EBADF;
+    pid_t tid = current_tid();
+    if (r->owner_tid == tid)
+        return 0;
+    if (r->owner_tid != 0 && (r->flags & IORING_SETUP_SINGLE_ISSUER))
+        return -EEXIST;
+    if (r->flags & IORING_SETUP_R_DISABLED) {
+        int res = io_uring_register(r->uring.ring_fd,
+                                    IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+        if (res < 0)
+            return res;
+        /* The registered ring fd lives in this thread's table, so it is
+         * only used on single-issuer rings, which never change thread. */
+        io_uring_register_ring_fd(&r->uring);
+        unsigned workers[2] = {2, 4}; /* bounded, unbounded io-wq */
+        io_uring_register_iowq_max_workers(&r->uring, workers);
+    }
+    r->owner_tid = tid;
+    return 0;
+}
+
+unsigned
+rl_ring_inflight(const struct rl_ring *r)
+{
+    return r->inflight;
+}
+
+const char *
+rl_ring_describe(const struct rl_ring *r)
+{
+    for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++)
+        if ((r->flags & setups[i].flags) == setups[i].flags)
+            return setups[i].name;
+    return "plain";
+}
+
+static struct io_uring_sqe *
+get_sqe(struct rl_ring *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    if (RL_UNLIKELY(!sqe)) {
+        /* SQ full: hand what we have to the kernel and try again. */
+        io_uring_submit(&r->uring);
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    return sqe;
+}
+
+int
+rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+             unsigned len)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
+    io_uring_sqe_set_data(sqe, op);
+    r->inflight++;
+    return 0;
+}
+
+int
+rl_ring_cancel(struct rl_ring *r, struct rl_op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    return 0;
+}
+
+int
+rl_ring_needs_enter(struct rl_ring *r)
+{
+    if (io_uring_sq_ready(&r->uring))
+        return 1;
+    unsigned kflags = IO_URING_READ_ONCE(*r->uring.sq.kflags);
+    if (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
+        return 1;
+    /* Without a task-run flag the kernel gives no hint: always enter. */
+    return !(r->flags & IORING_SETUP_TASKRUN_FLAG);
+}
+
+int
+rl_ring_submit_and_wait(struct rl_ring *r, int64_t timeout_ns)
+{
+    struct io_uring_cqe *cqe;
+    int res;
+    if (timeout_ns == 0) {
+        res = io_uring_submit_and_get_events(&r->uring);
+    } else if (timeout_ns < 0) {
+        res = io_uring_submit_and_wait(&r->uring, 1);
+    } else {
+        struct __kernel_timespec ts = {
+            .tv_sec = timeout_ns / 1000000000,
+            .tv_nsec = timeout_ns % 1000000000,
+        };
+        res = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
+    }
+    return res < 0 ? res : 0;
+}
+
+int
+rl_ring_dispatch(struct rl_ring *r)
+{
+    int n = 0;
+    struct io_uring_cqe *cqe;
+    /* One CQE at a time: a completion may queue or cancel other ops. */
+    while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+        struct rl_op *op = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        unsigned more = (cqe->flags & IORING_CQE_F_MORE) ? RL_OP_MORE : 0;
+        io_uring_cqe_seen(&r->uring, cqe);
+        if (op == NULL)
+            continue; /* a failed cancel request: its target completes */
+        if (!more)
+            r->inflight--;
+        op->complete(op, res, more);
+        n++;
+    }
+    return n;
+}
+
+void
+rl_ring_close(struct rl_ring *r)
+{
+    if (rl_ring_forked(r)) {
+        /* The child's copy of the mappings was never inherited
+         * (dontfork): only the descriptor is ours to close. */
+        close(r->uring.ring_fd);
+        free(r);
+        return;
+    }
+    if (r->inflight == 0 || rl_ring_owned_elsewhere(r)) {
+        /* Nothing in flight, or a single-issuer ring closed from a thread
+         * that may not enter it. In the second case the kernel cancels
+         * the pending ops as the ring dies: its task-work path sees the
+         * dying context and fails them without copying into user memory
+         * (io_should_terminate_tw), so their buffers are not written. */
+        io_uring_queue_exit(&r->uring);
+        free(r);
+        return;
+    }
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (sqe) {
+        io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
+    /* Deliver every final completion before the memory goes away. */
+    while (r->inflight) {
+        int res = rl_ring_submit_and_wait(r, 1000000000);
+        rl_ring_dispatch(r);
+        if (res < 0 && res != -ETIME && res != -EINTR)
+            rl_fatal("io_uring wait failed while closing: %s",
+                     strerror(-res));
+    }
+    io_uring_queue_exit(&r->uring);
+    free(r);
+}

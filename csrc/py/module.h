@@ -1,0 +1,116 @@
+/*
+ * module.h - ringloop._core module state and the declarations shared by the
+ * binding files (one file per Python type, CPython style).
+ *
+ * All state lives in rl_state (PEP 687: multi-phase init, heap types).
+ * Objects that need it often cache a pointer to it; that is safe because an
+ * instance holds its type and a heap type holds its module.
+ */
+#ifndef RL_PY_MODULE_H
+#define RL_PY_MODULE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "core/common.h"
+#include "core/loop.h"
+
+typedef struct {
+    PyTypeObject *LoopType;
+    PyTypeObject *HandleType;
+    PyTypeObject *TimerHandleType;
+    PyObject *Future;                 /* asyncio.Future */
+    PyObject *Task;                   /* asyncio.Task */
+    PyObject *format_callback_source; /* asyncio.format_helpers */
+    PyObject *extract_stack;          /* asyncio.format_helpers */
+    PyObject *kwnames_loop;           /* ("loop",) */
+    PyObject *kwnames_task;           /* ("loop", "name", "context") */
+    PyObject *str_report_error;       /* "_report_callback_error" */
+    PyObject *str_log_slow;           /* "_log_slow_callback" */
+    PyObject *str_slow_duration;      /* "slow_callback_duration" */
+    PyObject *str_create_task_slow;   /* "_create_task_slow" */
+} rl_state;
+
+extern PyModuleDef rl_module;
+
+static inline rl_state *
+rl_get_state(PyObject *module)
+{
+    return (rl_state *)PyModule_GetState(module);
+}
+
+static inline rl_state *
+rl_state_by_type(PyTypeObject *tp)
+{
+    return rl_get_state(PyType_GetModuleByDef(tp, &rl_module));
+}
+
+/* The Loop object: the C half of ringloop.EventLoop. */
+typedef struct {
+    PyObject_HEAD
+    struct rl_loop core;
+    rl_state *state;
+    PyObject *task_factory;
+    PyObject *current_handle;
+    PyThreadState *blocked_tstate; /* saved while the ring may block */
+    unsigned long thread_ident;    /* thread running the loop, or 0 */
+    char debug;
+    char closed;
+    char running;
+    char core_ready; /* rl_loop_init succeeded and fini not yet run */
+} LoopObject;
+
+/* A callback queued on a loop: Handle, and TimerHandle for call_at. */
+enum { RL_INLINE_ARGS = 3 };
+
+typedef struct {
+    PyObject_HEAD
+    struct rl_callback core;
+    LoopObject *loop;
+    PyObject *callback; /* NULL once cancelled */
+    PyObject *context;
+    PyObject *args_tuple; /* arguments beyond RL_INLINE_ARGS, else NULL */
+    PyObject *args[RL_INLINE_ARGS];
+    Py_ssize_t nargs;
+    PyObject *source_traceback; /* debug mode only */
+    double when;                /* TimerHandle: the deadline given */
+    char cancelled;
+} HandleObject;
+
+/* handleobject.c */
+int rl_handle_setup_types(PyObject *module, rl_state *state);
+HandleObject *rl_handle_new(rl_state *state, PyTypeObject *type,
+                            LoopObject *loop, PyObject *callback,
+                            PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *context);
+/* Runs the callback in its context. 0, or -1 when SystemExit or
+ * KeyboardInterrupt must propagate; other errors go to the loop's
+ * exception handler. */
+int rl_handle_run(HandleObject *h);
+
+/* loopobject.c */
+int rl_loop_setup_type(PyObject *module, rl_state *state);
+
+/* The exception being raised, as one object (PyErr_GetRaisedException). */
+static inline PyObject *
+rl_fetch_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* errors.c: raises the OSError subclass for a negative errno; NULL. */
+PyObject *rl_set_oserror(int neg_errno);
+
+#endif
