@@ -5,14 +5,14 @@
 #   make test-asan     the test suite against an ASan/UBSan build
 # PY=3.13 picks another installed Python (python3.13 or pyenv's 3.13.x).
 PY ?= 3.11
-PYTHON ?= $(shell command -v python$(PY) || ls -d $$HOME/.pyenv/versions/$(PY)*/bin/python3 2>/dev/null | tail -1 || echo python3)
+PYTHON ?= $(shell scripts/find-python.sh $(PY))
 VENV ?= .venv-$(PY)
 DEV_FLAGS = -C cmake.define.RINGLOOP_WERROR=ON -C build-dir=build/$(PY)
 
 .PHONY: demo test bench test-asan install format
 
 install:
-	@scripts/bootstrap.sh $(PYTHON) $(VENV) $(DEV_FLAGS)
+	@scripts/bootstrap.sh "$(PYTHON)" $(VENV) $(DEV_FLAGS)
 
 demo: install
 	$(VENV)/bin/python -m ringloop
@@ -24,7 +24,7 @@ bench: install
 	$(VENV)/bin/python -m pytest benchmarks -s
 
 test-asan:
-	@scripts/bootstrap.sh $(PYTHON) .venv-asan-$(PY) $(DEV_FLAGS)-asan \
+	@scripts/bootstrap.sh "$(PYTHON)" .venv-asan-$(PY) $(DEV_FLAGS)-asan \
 	  -C cmake.define.RINGLOOP_SANITIZE=address,undefined -C cmake.build-type=Debug
 	scripts/run-asan.sh .venv-asan-$(PY)/bin/python -m pytest tests
 

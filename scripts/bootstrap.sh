@@ -10,7 +10,7 @@ set -euo pipefail
 mkdir -p build
 exec 9>build/.bootstrap.lock
 flock 9
-python=${1:-python3}
+python=${1:-}
 venv=${2:-.venv}
 shift 2 || true
 
@@ -28,8 +28,8 @@ if ! pkg-config --exists liburing 2>/dev/null; then
   fi
 fi
 
-if ! command -v "$python" >/dev/null; then
-  echo "bootstrap: $python not found; install Python 3.11 or newer" >&2
+if [ -z "$python" ] || ! command -v "$python" >/dev/null; then
+  echo "bootstrap: no Python interpreter found for this version; install Python 3.11 or newer (or pass PY=3.X)" >&2
   exit 1
 fi
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs a command (pytest) against an ASan/UBSan build of ringloop._core.
+# The sanitizer runtime must be loaded before libc's malloc is bound, so it
+# is preloaded; PYTHONMALLOC=malloc lets ASan see every Python allocation.
+# Leak detection is off: CPython itself keeps memory until exit.
+set -euo pipefail
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export PYTHONMALLOC=malloc
+exec "$@"
