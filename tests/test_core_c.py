@@ -45,8 +45,11 @@ def build_dir(request):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", TESTS)
 def test_c(build_dir, name):
-    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1",
-               ASAN_OPTIONS="detect_leaks=1")
+    # The binaries carry their own sanitizer runtime: drop a preloaded one
+    # (scripts/run-asan.sh) and its options.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    env.update(TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=1")
     proc = subprocess.run([str(build_dir / name)], capture_output=True,
                           text=True, timeout=240, env=env)
     if proc.returncode == 77:

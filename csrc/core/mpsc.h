@@ -28,11 +28,15 @@ struct rl_mpsc_node {
     _Atomic(struct rl_mpsc_node *) next;
 };
 
+/* Producers' and the consumer's fields sit on separate cache lines. The
+ * separation is padding, not _Alignas, because the queue lives inside
+ * Python objects, which are only 16-byte aligned. */
 struct rl_mpsc {
-    _Alignas(64) _Atomic(struct rl_mpsc_node *) head; /* producers swap */
-    _Alignas(64) struct rl_mpsc_node *tail;           /* consumer only */
+    _Atomic(struct rl_mpsc_node *) head; /* producers swap */
+    atomic_int sleeping;
+    char pad[64];
+    struct rl_mpsc_node *tail; /* consumer only */
     struct rl_mpsc_node stub;
-    _Alignas(64) atomic_int sleeping;
 };
 
 void rl_mpsc_init(struct rl_mpsc *q);

@@ -35,6 +35,10 @@ def run(
     factory = loop_factory or new_event_loop
     if sys.version_info >= (3, 12):
         return asyncio.run(main, debug=debug, loop_factory=factory)
+    if asyncio.events._get_running_loop() is not None:
+        raise RuntimeError(
+            "ringloop.run() cannot be called from a running event loop"
+        )
     if not asyncio.iscoroutine(main):
         raise ValueError(f"a coroutine was expected, got {main!r}")
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:

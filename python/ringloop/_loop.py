@@ -17,7 +17,7 @@ import sys
 import threading
 import warnings
 import weakref
-from asyncio import base_events, coroutines, events, format_helpers
+from asyncio import base_events, coroutines, events, format_helpers, futures
 
 from . import _core
 
@@ -43,6 +43,11 @@ _NOT_YET = {
     "subprocesses": ("subprocess_exec", "subprocess_shell"),
     "signal handlers": ("add_signal_handler", "remove_signal_handler"),
 }
+
+
+def _set_exception_unless_cancelled(fut, exc: BaseException) -> None:
+    if not fut.cancelled():
+        fut.set_exception(exc)
 
 
 def _not_implemented(name: str, feature: str):
@@ -169,8 +174,42 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
 
     run_in_executor = _Base.run_in_executor
     set_default_executor = _Base.set_default_executor
-    shutdown_default_executor = _Base.shutdown_default_executor
-    _do_shutdown = _Base._do_shutdown
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Join the default executor's threads, waiting at most `timeout`
+        seconds (the Python 3.12 signature, on every supported version)."""
+        self._executor_shutdown_called = True
+        if self._default_executor is None:
+            return
+        done = self.create_future()
+        joiner = threading.Thread(target=self._do_shutdown, args=(done,))
+        joiner.start()
+        try:
+            async with asyncio.timeout(timeout):
+                await done
+        except TimeoutError:
+            warnings.warn(
+                "The executor did not finishing joining its threads within "
+                f"{timeout} seconds.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._default_executor.shutdown(wait=False)
+        else:
+            joiner.join()
+
+    def _do_shutdown(self, done) -> None:
+        # Runs in the joiner thread; `done` may have been cancelled by the
+        # timeout meanwhile.
+        try:
+            self._default_executor.shutdown(wait=True)
+            if not self.is_closed():
+                self.call_soon_threadsafe(
+                    futures._set_result_unless_cancelled, done, None
+                )
+        except Exception as exc:
+            if not self.is_closed():
+                self.call_soon_threadsafe(_set_exception_unless_cancelled, done, exc)
+
     _check_default_executor = _Base._check_default_executor
 
     # -- not yet implemented --------------------------------------------
