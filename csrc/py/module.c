@@ -82,6 +82,7 @@ module_clear(PyObject *module)
     Py_CLEAR(state->str_log_slow);
     Py_CLEAR(state->str_slow_duration);
     Py_CLEAR(state->str_create_task_slow);
+    rl_handle_free_freelist(state);
     return 0;
 }
 

@@ -30,6 +30,8 @@ typedef struct {
     PyObject *str_log_slow;           /* "_log_slow_callback" */
     PyObject *str_slow_duration;      /* "slow_callback_duration" */
     PyObject *str_create_task_slow;   /* "_create_task_slow" */
+    struct HandleObject *free_handles; /* freelist, linked through ->loop */
+    int nfree_handles;
 } rl_state;
 
 extern PyModuleDef rl_module;
@@ -64,7 +66,7 @@ typedef struct {
 /* A callback queued on a loop: Handle, and TimerHandle for call_at. */
 enum { RL_INLINE_ARGS = 3 };
 
-typedef struct {
+typedef struct HandleObject {
     PyObject_HEAD
     struct rl_callback core;
     LoopObject *loop;
@@ -80,6 +82,7 @@ typedef struct {
 
 /* handleobject.c */
 int rl_handle_setup_types(PyObject *module, rl_state *state);
+void rl_handle_free_freelist(rl_state *state);
 HandleObject *rl_handle_new(rl_state *state, PyTypeObject *type,
                             LoopObject *loop, PyObject *callback,
                             PyObject *const *args, Py_ssize_t nargs,
