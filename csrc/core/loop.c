@@ -139,13 +139,9 @@ rl_loop_run_once(struct rl_loop *loop)
         return res;
     rl_ring_dispatch(loop->ring);
 
-    struct rl_mpsc_node *node;
-    while ((node = rl_mpsc_pop(&loop->remote)) != NULL) {
-        res = rl_ready_push(&loop->ready,
-                            rl_container_of(node, struct rl_callback, remote));
-        if (res < 0)
-            return res;
-    }
+    res = rl_loop_take_remote(loop);
+    if (res < 0)
+        return res;
 
     int64_t now = rl_clock_now_ns();
     struct rl_timer *t;
@@ -162,6 +158,19 @@ rl_loop_run_once(struct rl_loop *loop)
         struct rl_callback *cb = rl_ready_pop(&loop->ready);
         if (loop->hooks->run(loop, cb) < 0)
             return -1;
+    }
+    return 0;
+}
+
+int
+rl_loop_take_remote(struct rl_loop *loop)
+{
+    struct rl_mpsc_node *node;
+    while ((node = rl_mpsc_pop(&loop->remote)) != NULL) {
+        int res = rl_ready_push(&loop->ready,
+                                rl_container_of(node, struct rl_callback, remote));
+        if (res < 0)
+            return res;
     }
     return 0;
 }

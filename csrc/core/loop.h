@@ -15,6 +15,7 @@
 #ifndef RL_LOOP_H
 #define RL_LOOP_H
 
+#include "core/common.h"
 #include "core/mpsc.h"
 #include "core/ready.h"
 #include "core/ring.h"
@@ -72,9 +73,20 @@ int rl_loop_prepare_run(struct rl_loop *loop);
  * 0, -1 from a hook, or -errno. */
 int rl_loop_run_once(struct rl_loop *loop);
 
+/* Moves callbacks queued by other threads to the ready queue. 0 or -ENOMEM. */
+int rl_loop_take_remote(struct rl_loop *loop);
+
+/* Queues cb to run on the next iteration. Callbacks that other threads
+ * queued before this call go first, so call_soon_threadsafe and call_soon
+ * keep one FIFO order, as in asyncio. 0 or -ENOMEM. */
 static inline int
 rl_loop_call_soon(struct rl_loop *loop, struct rl_callback *cb)
 {
+    if (RL_UNLIKELY(!rl_mpsc_empty(&loop->remote))) {
+        int res = rl_loop_take_remote(loop);
+        if (res < 0)
+            return res;
+    }
     return rl_ready_push(&loop->ready, cb);
 }
 

@@ -119,18 +119,32 @@ handle_args_tuple(HandleObject *h)
     return t;
 }
 
-/* Reports an exception raised by a callback to the loop's handler. */
-static void
+static int
+is_exit_exception(void)
+{
+    return PyErr_ExceptionMatches(PyExc_SystemExit) ||
+           PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
+}
+
+/* Reports an exception raised by a callback to the loop's handler. The
+ * handler may itself raise SystemExit or KeyboardInterrupt, which then
+ * propagates (-1), as asyncio's call_exception_handler lets them. */
+static int
 handle_report_error(HandleObject *h)
 {
     PyObject *exc = rl_fetch_exception();
     PyObject *res = PyObject_CallMethodObjArgs(
         (PyObject *)h->loop, h->loop->state->str_report_error,
         (PyObject *)h, exc, NULL);
-    if (res == NULL)
-        PyErr_WriteUnraisable((PyObject *)h);
-    Py_XDECREF(res);
     Py_DECREF(exc);
+    if (res != NULL) {
+        Py_DECREF(res);
+        return 0;
+    }
+    if (is_exit_exception())
+        return -1;
+    PyErr_WriteUnraisable((PyObject *)h);
+    return 0;
 }
 
 int
@@ -171,11 +185,9 @@ rl_handle_run(HandleObject *h)
         Py_DECREF(res);
         return 0;
     }
-    if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
-        PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+    if (is_exit_exception())
         return -1;
-    handle_report_error(h);
-    return 0;
+    return handle_report_error(h);
 }
 
 /* ---- Python methods --------------------------------------------------- */
