@@ -240,46 +240,45 @@ schedule_at(LoopObject *self, double when, const char *method,
     return (PyObject *)h;
 }
 
+/* call_at(when, ...) and call_later(delay, ...): the first argument is a
+ * number of seconds, absolute or relative to now. */
 static PyObject *
-Loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
-             PyObject *kwnames)
+schedule_timer(LoopObject *self, const char *method, const char *arg_name,
+               const char *none_message, int relative, PyObject *const *args,
+               Py_ssize_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1) {
-        PyErr_SetString(PyExc_TypeError,
-                        "call_at() missing required argument 'when'");
+        PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'",
+                     method, arg_name);
         return NULL;
     }
     if (args[0] == Py_None) {
-        PyErr_SetString(PyExc_TypeError, "when cannot be None");
+        PyErr_SetString(PyExc_TypeError, none_message);
         return NULL;
     }
     double when = PyFloat_AsDouble(args[0]);
     if (when == -1.0 && PyErr_Occurred())
         return NULL;
-    return schedule_at(self, when, "call_at", args + 1, nargs - 1, kwnames);
+    if (relative)
+        when += (double)rl_clock_now_ns() / 1e9;
+    return schedule_at(self, when, method, args + 1, nargs - 1, kwnames);
+}
+
+static PyObject *
+Loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
+             PyObject *kwnames)
+{
+    return schedule_timer(self, "call_at", "when", "when cannot be None", 0,
+                          args, nargsf, kwnames);
 }
 
 static PyObject *
 Loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                 PyObject *kwnames)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs < 1) {
-        PyErr_SetString(PyExc_TypeError,
-                        "call_later() missing required argument 'delay'");
-        return NULL;
-    }
-    if (args[0] == Py_None) {
-        PyErr_SetString(PyExc_TypeError, "delay must not be None");
-        return NULL;
-    }
-    double delay = PyFloat_AsDouble(args[0]);
-    if (delay == -1.0 && PyErr_Occurred())
-        return NULL;
-    double when = (double)rl_clock_now_ns() / 1e9 + delay;
-    return schedule_at(self, when, "call_later", args + 1, nargs - 1,
-                       kwnames);
+    return schedule_timer(self, "call_later", "delay",
+                          "delay must not be None", 1, args, nargsf, kwnames);
 }
 
 static PyObject *
