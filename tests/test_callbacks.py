@@ -51,6 +51,29 @@ def test_call_soon_chain(loop):
     assert loop.run_until_complete(fut) == "done"
 
 
+def test_call_soon_and_threadsafe_from_loop_thread_keep_fifo(loop):
+    # asyncio appends both to one ready queue: from the loop's own thread their
+    # relative order is the order of the calls.
+    calls = []
+    for i in range(20):
+        if i % 3 == 0:
+            loop.call_soon_threadsafe(calls.append, i)
+        else:
+            loop.call_soon(calls.append, i)
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == list(range(20))
+
+    async def main():
+        got = []
+        lp = asyncio.get_running_loop()
+        for i in range(20):
+            (lp.call_soon_threadsafe if i % 2 else lp.call_soon)(got.append, i)
+        await asyncio.sleep(0)
+        return got
+
+    assert loop.run_until_complete(main()) == list(range(20))
+
+
 def test_call_soon_positional_args(loop):
     calls = []
 
@@ -301,3 +324,60 @@ def test_bound_methods_and_partials(loop):
 def test_call_soon_rejects_unknown_keyword(loop):
     with pytest.raises(TypeError):
         loop.call_soon(lambda: None, bogus=1)
+
+
+@pytest.mark.parametrize("nargs", [0, 1, 2, 3, 4, 5, 6, 8, 16, 100])
+def test_call_soon_any_number_of_args(loop, nargs):
+    got = []
+    args = tuple(f"a{i}" for i in range(nargs))
+    loop.call_soon(lambda *a: got.append(a), *args)
+    loop.call_later(0, lambda *a: got.append(a), *args)
+    loop.call_soon_threadsafe(lambda *a: got.append(a), *args)
+    loop.run_until_complete(asyncio.sleep(0.001))
+    assert got == [args, args, args]
+
+
+def test_handle_kept_after_run_does_not_alias_new_handles(loop):
+    # Handles that already ran but are still referenced must stay distinct objects:
+    # cancelling an old handle cannot cancel a newer one.
+    calls = []
+    old = [loop.call_soon(calls.append, ("old", i)) for i in range(100)]
+    run_briefly(loop)
+    new = [loop.call_soon(calls.append, ("new", i)) for i in range(100)]
+    assert not any(o is n for o in old for n in new[:5])
+    for h in old:
+        h.cancel()
+    assert all(h.cancelled() for h in old)
+    assert not any(h.cancelled() for h in new)
+    run_briefly(loop)
+    assert calls == [("old", i) for i in range(100)] + [("new", i) for i in range(100)]
+
+
+def test_threadsafe_handles_cancelled_from_other_thread(loop):
+    import threading
+
+    n = 2000
+    ran = []
+    cancelled = set()
+    done = loop.create_future()
+
+    def worker():
+        for i in range(n):
+            h = loop.call_soon_threadsafe(ran.append, i)
+            if i % 2:
+                h.cancel()
+                cancelled.add(i)
+        loop.call_soon_threadsafe(done.set_result, None)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        loop.run_until_complete(done)
+    finally:
+        th.join()
+    run_briefly(loop)
+    # Every non-cancelled callback ran exactly once, in order; a cancelled one ran at
+    # most once (only if the loop got to it before cancel()).
+    kept = [i for i in ran if i not in cancelled]
+    assert kept == [i for i in range(n) if i not in cancelled]
+    assert len(ran) == len(set(ran))

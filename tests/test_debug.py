@@ -94,6 +94,7 @@ def test_debug_from_environment_in_subprocess(loop_kind, loop_factory, how):
     )
     assert proc.returncode == 0, proc.stderr
     cls_name, debug = proc.stdout.split()
+    assert cls_name == ("EventLoop" if loop_kind == "ringloop" else "_UnixSelectorEventLoop")
     assert debug == ("False" if name == "off" else "True")
 
 
@@ -191,3 +192,44 @@ def test_debug_mode_run_works(loop):
         return await t
 
     assert loop.run_until_complete(main()) == "v"
+
+
+def test_debug_callback_error_has_source_traceback(loop, exc_contexts):
+    loop.set_debug(True)
+
+    def bad():
+        raise ValueError("dbg")
+
+    h = loop.call_soon(bad)  # the line the traceback must point at
+    loop.run_until_complete(asyncio.sleep(0))
+    assert len(exc_contexts) == 1
+    ctx = exc_contexts.pop()
+    assert ctx["handle"] is h
+    tb = ctx["source_traceback"]
+    assert tb, "debug mode records where the handle was created"
+    last = tb[-1]
+    assert last.filename == __file__
+    assert "loop.call_soon(bad)" in last.line
+
+
+def test_set_debug_while_running(loop):
+    seen = []
+
+    async def main():
+        lp = asyncio.get_running_loop()
+        seen.append(sys.get_coroutine_origin_tracking_depth())
+        lp.set_debug(True)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        seen.append((lp.get_debug(), sys.get_coroutine_origin_tracking_depth()))
+        lp.set_debug(False)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        seen.append((lp.get_debug(), sys.get_coroutine_origin_tracking_depth()))
+
+    loop.set_debug(False)
+    loop.run_until_complete(main())
+    assert seen[0] == 0
+    assert seen[1][0] is True and seen[1][1] > 0
+    assert seen[2] == (False, 0)
+    assert sys.get_coroutine_origin_tracking_depth() == 0

@@ -2,7 +2,9 @@
 fallback when a custom handler fails."""
 
 import asyncio
+import contextvars
 import logging
+import sys
 
 import pytest
 
@@ -177,3 +179,29 @@ def test_subclass_default_handler_override_not_required(loop):
         {"message": "m", "future": loop.create_future(), "task": None, "handle": None}
     )
     assert got == [["future", "handle", "message", "task"]]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.12+: handler runs in the handle's context")
+def test_handler_runs_in_callback_context(loop):
+    var = contextvars.ContextVar("var", default="default")
+    ctx = contextvars.Context()
+    ctx.run(var.set, "callback-ctx")
+    seen = []
+    loop.set_exception_handler(lambda lp, c: seen.append((var.get(), c["handle"])))
+
+    def bad():
+        raise Boom()
+
+    h = loop.call_soon(bad, context=ctx)
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == [("callback-ctx", h)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Handle.get_context() is 3.12+")
+def test_handle_get_context(loop):
+    ctx = contextvars.Context()
+    h = loop.call_soon(lambda: None, context=ctx)
+    t = loop.call_later(0, lambda: None, context=ctx)
+    assert h.get_context() is ctx
+    assert t.get_context() is ctx
+    loop.run_until_complete(asyncio.sleep(0.001))

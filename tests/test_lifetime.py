@@ -7,6 +7,8 @@ import gc
 import warnings
 import weakref
 
+import pytest
+
 
 class Obj:
     pass
@@ -152,4 +154,94 @@ def test_unclosed_loop_warns_and_is_collectable(loop_factory):
     del rec
     gc.collect()
     assert any("unclosed event loop" in m for m in messages), messages
+    assert w() is None
+
+
+def test_finalizer_scheduling_during_close_gets_closed_error(loop):
+    # Dropping queued callbacks at close() may run finalizers that try to schedule
+    # more work: they get RuntimeError("Event loop is closed"), nothing crashes.
+    seen = []
+
+    class Scheduler:
+        def __del__(self):
+            try:
+                loop.call_soon(lambda: None)
+            except RuntimeError as exc:
+                seen.append(str(exc))
+
+    loop.call_soon(lambda x: None, Scheduler())
+    loop.call_later(3600, lambda x: None, Scheduler())
+    loop.close()
+    gc.collect()
+    assert seen == ["Event loop is closed", "Event loop is closed"]
+
+
+def test_finalizer_scheduling_while_running(loop):
+    # A callback's argument whose finalizer schedules work while the loop runs.
+    calls = []
+
+    class Scheduler:
+        def __del__(self):
+            loop.call_soon(calls.append, "from-del")
+
+    loop.call_soon(lambda x: None, Scheduler())
+    loop.run_until_complete(asyncio.sleep(0))
+    gc.collect()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == ["from-del"]
+
+
+def test_callback_cancelling_its_own_handle(loop):
+    o, w = _ref()
+    handles = []
+    calls = []
+
+    def cb(x):
+        handles[0].cancel()
+        calls.append(type(x).__name__)
+
+    handles.append(loop.call_soon(cb, o))
+    del o
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == ["Obj"]
+    assert handles[0].cancelled()
+    gc.collect()
+    assert w() is None
+
+
+@pytest.mark.parametrize("kind", ["soon", "later", "threadsafe"])
+def test_cycle_through_handle_is_collectable(loop, kind):
+    # The classic pattern: an object keeps its handle, the handle's callback is a
+    # bound method of the object.  After the callback ran, only the cycle is left and
+    # the garbage collector must be able to free it (handles take part in GC).
+    class Owner:
+        def __init__(self):
+            if kind == "soon":
+                self.handle = loop.call_soon(self.cb)
+            elif kind == "later":
+                self.handle = loop.call_later(0, self.cb)
+            else:
+                self.handle = loop.call_soon_threadsafe(self.cb)
+
+        def cb(self):
+            pass
+
+    o = Owner()
+    w = weakref.ref(o)
+    del o
+    loop.run_until_complete(asyncio.sleep(0.002))
+    gc.collect()
+    assert w() is None
+
+
+def test_cycle_through_handle_args_is_collectable(loop):
+    class Owner:
+        pass
+
+    o = Owner()
+    o.handle = loop.call_soon(lambda x: None, o)
+    w = weakref.ref(o)
+    del o
+    loop.run_until_complete(asyncio.sleep(0))
+    gc.collect()
     assert w() is None

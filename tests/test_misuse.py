@@ -160,3 +160,17 @@ def test_call_soon_non_context_never_runs_callback(loop, exc_contexts):
         assert isinstance(exc_contexts[0]["exception"], (AttributeError, TypeError))
         exc_contexts.clear()
     assert loop.run_until_complete(asyncio.sleep(0, "alive")) == "alive"
+
+
+@pytest.mark.ringloop_only(
+    reason="documented difference: ringloop type-checks callbacks without debug mode"
+)
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_coroutine_object_without_debug_ringloop(loop, method):
+    loop.set_debug(False)
+    coro = coro_func()
+    try:
+        with pytest.raises(TypeError, match="coroutine"):
+            _schedule(loop, method, coro)
+    finally:
+        coro.close()

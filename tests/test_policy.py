@@ -113,9 +113,26 @@ def test_install_warning_per_version(loop_kind, restore_policy):
 
 
 def test_policy_is_lazy_attribute(loop_kind):
+    import subprocess
+
     import ringloop
 
-    # Importing ringloop must not build the shim eagerly, but accessing it works and is
-    # stable across accesses.
+    # Importing ringloop must not load the policy shim (it touches asyncio's
+    # deprecated policy API); accessing it loads it, and it is stable.
+    code = (
+        "import sys, ringloop\n"
+        "before = any('policy' in m for m in sys.modules if m.startswith('ringloop'))\n"
+        "ringloop.EventLoopPolicy\n"
+        "after = any('policy' in m for m in sys.modules if m.startswith('ringloop'))\n"
+        "print(before, after)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]
     assert _policy_cls() is _policy_cls()
     assert callable(ringloop.install)

@@ -94,6 +94,35 @@ def test_run_until_complete_repeatedly(loop):
         assert loop.run_until_complete(add(i, 1)) == i + 1
 
 
+def test_two_loops_alternate_in_one_thread(loop, loop_factory):
+    other = loop_factory()
+    try:
+        calls = []
+        loop.call_later(0.001, calls.append, "a-timer")
+        other.call_later(0.001, calls.append, "b-timer")
+        far_a = loop.call_later(3600, calls.append, "never")
+        far_b = other.call_later(3600, calls.append, "never")
+        for i in range(5):
+            assert loop.run_until_complete(asyncio.sleep(0.002, ("a", i))) == ("a", i)
+            assert other.run_until_complete(asyncio.sleep(0.002, ("b", i))) == ("b", i)
+        assert sorted(calls) == ["a-timer", "b-timer"]
+        far_a.cancel()
+        far_b.cancel()
+    finally:
+        other.close()
+
+
+def test_stop_twice_in_one_run_is_consumed(loop):
+    def cb():
+        loop.stop()
+        loop.stop()
+
+    loop.call_soon(cb)
+    loop.run_forever()
+    # The next run is not stopped early by the second stop().
+    assert loop.run_until_complete(asyncio.sleep(0.002, "full")) == "full"
+
+
 def test_running_loop_bookkeeping(loop):
     assert asyncio._get_running_loop() is None
     assert not loop.is_running()
@@ -387,7 +416,7 @@ def test_loop_is_abstract_event_loop(loop):
         asyncio.set_event_loop(None)
 
 
-def test_repr_mentions_state(loop):
+def test_repr_open_and_closed(loop):
     r = repr(loop)
     assert isinstance(r, str) and r
     loop.close()

@@ -39,7 +39,9 @@ def test_call_soon_threadsafe_many_threads_exact_counts(loop):
     for th in threads:
         th.start()
     try:
-        loop.run_until_complete(asyncio.wait_for(done, 30))
+        # No timer here: a lost wake-up would hang (and fail by pytest-timeout)
+        # instead of being hidden by a timer waking the loop.
+        loop.run_until_complete(done)
     finally:
         for th in threads:
             th.join()
@@ -47,6 +49,73 @@ def test_call_soon_threadsafe_many_threads_exact_counts(loop):
     # Each thread's callbacks run exactly once and in the order that thread queued them.
     for t in range(n_threads):
         assert received[t] == list(range(per_thread))
+
+
+@pytest.mark.timeout(30)
+def test_call_soon_threadsafe_bursty_producers(loop):
+    # Producers pause often, so the loop keeps going to sleep and being woken: this
+    # exercises the sleep/wake handshake.  No timers are scheduled, so a lost wake-up
+    # hangs (pytest-timeout fails the test) rather than merely slowing it.
+    n_threads, per_thread = 4, 3000
+    received = {t: [] for t in range(n_threads)}
+    total = n_threads * per_thread
+    done = loop.create_future()
+    count = 0
+
+    def on_item(t, i):
+        nonlocal count
+        received[t].append(i)
+        count += 1
+        if count == total:
+            done.set_result(None)
+
+    def producer(t):
+        for i in range(per_thread):
+            loop.call_soon_threadsafe(on_item, t, i)
+            if i % (7 + t) == 0:
+                time.sleep(0.00005)
+
+    threads = [threading.Thread(target=producer, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    try:
+        loop.run_until_complete(done)
+    finally:
+        for th in threads:
+            th.join()
+    assert count == total
+    for t in range(n_threads):
+        assert received[t] == list(range(per_thread))
+
+
+@pytest.mark.timeout(30)
+def test_ping_pong_with_thread(loop):
+    # Every round the loop sleeps with nothing else to do until the thread answers.
+    rounds = 2000
+    to_thread = __import__("queue").SimpleQueue()
+    answers = []
+
+    def echo():
+        while (item := to_thread.get()) is not None:
+            fut, value = item
+            loop.call_soon_threadsafe(fut.set_result, value + 1)
+
+    th = threading.Thread(target=echo)
+    th.start()
+
+    async def main():
+        lp = asyncio.get_running_loop()
+        for i in range(rounds):
+            fut = lp.create_future()
+            to_thread.put((fut, i))
+            answers.append(await fut)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        to_thread.put(None)
+        th.join()
+    assert answers == [i + 1 for i in range(rounds)]
 
 
 def test_call_soon_threadsafe_wakes_sleeping_loop(loop):
@@ -222,9 +291,20 @@ def test_shutdown_default_executor_without_executor(loop):
     assert loop.run_until_complete(loop.shutdown_default_executor()) is None
 
 
+# CPython 3.12.0-3.12.x (early) awaited the executor's shutdown *before* applying the
+# timeout, so the timeout never bounded the wait; later versions wrap it in
+# asyncio.timeout().  The asyncio reference is only meaningful with the latter.
+_ASYNCIO_SHUTDOWN_TIMEOUT_BOUNDED = "timeouts.timeout" in __import__("inspect").getsource(
+    asyncio.BaseEventLoop.shutdown_default_executor
+)
+
+
 def test_shutdown_default_executor_timeout(loop, loop_kind):
     if loop_kind == "asyncio" and sys.version_info < (3, 12):
         pytest.skip("asyncio's shutdown_default_executor() takes no timeout before 3.12")
+    if loop_kind == "asyncio" and not _ASYNCIO_SHUTDOWN_TIMEOUT_BOUNDED:
+        pytest.skip("this CPython's shutdown_default_executor() ignores its timeout "
+                    "while the executor is busy")
     release = threading.Event()
     started = threading.Event()
 
@@ -346,6 +426,28 @@ def test_loop_runs_on_another_thread_after_main(loop):
     th.join(30)
     assert out["r"] == "thread"
     assert loop.run_until_complete(asyncio.sleep(0.001, "main2")) == "main2"
+
+
+def test_loop_first_run_on_another_thread(loop):
+    # Created (and given work) on this thread, run first on another, then here.
+    calls = []
+    loop.call_soon(calls.append, "queued-before")
+    pending = loop.call_later(3600, calls.append, "never")
+    out = {}
+
+    def other():
+        try:
+            out["r"] = loop.run_until_complete(asyncio.sleep(0.001, "thread"))
+        except BaseException as exc:  # noqa: BLE001
+            out["r"] = exc
+
+    th = threading.Thread(target=other)
+    th.start()
+    th.join(30)
+    assert out["r"] == "thread"
+    assert calls == ["queued-before"]
+    assert loop.run_until_complete(asyncio.sleep(0.001, "main")) == "main"
+    pending.cancel()
 
 
 def test_wrap_future_from_thread(loop):

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextvars
+import math
 import random
 import time
 
@@ -76,7 +77,7 @@ def test_equal_deadlines_fire_fifo(loop):
 
 
 @pytest.mark.ringloop_only(reason="equal-deadline FIFO order is a ringloop guarantee")
-def test_equal_delay_call_later_fifo_when_same_when(loop):
+def test_equal_deadlines_fifo_when_already_due(loop):
     calls = []
     when = loop.time() + 0.005
     # A mix of call_at and call_later(0) landing on deadlines already due: those with
@@ -120,8 +121,9 @@ def test_when_value(loop):
 
 def test_call_at_accepts_int(loop):
     calls = []
-    h = loop.call_at(int(loop.time()), calls.append, 1)  # in the past
-    assert h.when() == int(loop.time()) or h.when() <= loop.time()
+    when = int(loop.time())  # in the past
+    h = loop.call_at(when, calls.append, 1)
+    assert h.when() == when
     loop.run_until_complete(asyncio.sleep(0.001))
     assert calls == [1]
 
@@ -218,8 +220,29 @@ def test_many_timers_random_order(loop):
     loop.call_later(0.07, loop.stop)
     loop.run_forever()
     assert sorted(calls) == list(range(2000))
-    whens = [handles[i].when() for i in calls]
+    # Firing order follows when(), compared at 1 ns granularity here; two deadlines
+    # less than 1 ns apart are test_sub_nanosecond_deadlines_keep_order's business
+    # (with 2000 random deadlines such a pair occurs in a few % of runs).
+    whens = [math.ceil(handles[i].when() * 1e9) for i in calls]
     assert whens == sorted(whens)
+
+
+def test_sub_nanosecond_deadlines_keep_order(loop):
+    # Two distinct deadlines that round to the same nanosecond, the later one
+    # scheduled first: asyncio orders timers by the float `when`, so the earlier
+    # deadline fires first.
+    base = math.ceil((loop.time() + 0.01) * 1e9) / 1e9
+    w_lo = math.nextafter(base, math.inf)
+    w_hi = w_lo
+    for _ in range(20):
+        w_hi = math.nextafter(w_hi, math.inf)
+    assert w_lo < w_hi
+    calls = []
+    loop.call_at(w_hi, calls.append, "later")
+    loop.call_at(w_lo, calls.append, "earlier")
+    loop.call_at(w_hi + 0.01, loop.stop)
+    loop.run_forever()
+    assert calls == ["earlier", "later"]
 
 
 def test_timer_scheduled_from_timer(loop):
@@ -315,3 +338,45 @@ def test_call_at_far_future(loop):
     loop.run_until_complete(asyncio.sleep(0.005))
     h.cancel()
     assert calls == []
+
+
+def test_cancel_after_close(loop):
+    calls = []
+    h = loop.call_later(3600, calls.append, 1)
+    s = loop.call_soon(calls.append, 2)
+    loop.close()
+    h.cancel()
+    s.cancel()
+    assert h.cancelled() and s.cancelled()
+    assert calls == []
+
+
+def test_loop_time_uses_the_monotonic_clock(loop):
+    # The epoch of loop.time() is unspecified, but asyncio (and uvloop) use the
+    # CLOCK_MONOTONIC epoch, and real code mixes time.monotonic() with call_at().
+    # This checks the clock identity, not speed: 1 s of slack.
+    assert abs(loop.time() - time.monotonic()) < 1.0
+    fired = []
+    loop.call_at(time.monotonic() + 0.005, lambda: fired.append(time.monotonic()))
+    start = time.monotonic()
+    loop.run_until_complete(asyncio.sleep(0.02))
+    assert len(fired) == 1 and fired[0] >= start
+
+
+@pytest.mark.parametrize("timer_first", [True, False])
+def test_due_timer_runs_after_callbacks_already_ready(loop, timer_first):
+    # asyncio's iteration: callbacks already in the ready queue first, then the
+    # timers that became due, whatever order they were scheduled in.
+    calls = []
+
+    def schedule():
+        if timer_first:
+            loop.call_later(0, calls.append, "timer")
+            loop.call_soon(calls.append, "soon")
+        else:
+            loop.call_soon(calls.append, "soon")
+            loop.call_later(0, calls.append, "timer")
+
+    loop.call_soon(schedule)
+    loop.run_until_complete(asyncio.sleep(0.005))
+    assert calls == ["soon", "timer"]

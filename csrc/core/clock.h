@@ -17,4 +17,13 @@ rl_clock_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The loop clock in seconds, as loop.time() reports it. Timers compare
+ * their deadlines against this exact value, so a callback never runs
+ * before loop.time() >= when. */
+static inline double
+rl_clock_now_s(void)
+{
+    return (double)rl_clock_now_ns() / 1e9;
+}
+
 #endif

@@ -12,6 +12,7 @@
 #include "core/common.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -98,12 +99,17 @@ rl_loop_prepare_run(struct rl_loop *loop)
 }
 
 int64_t
-rl_loop_next_timeout(struct rl_loop *loop, int64_t now)
+rl_loop_next_timeout(struct rl_loop *loop, double now)
 {
-    int64_t when;
-    if (!rl_timers_peek(&loop->timers, &when))
+    double when;
+    if (!rl_timers_peek(&loop->timers, &when) || isinf(when))
         return -1;
-    return when > now ? when - now : 0;
+    if (when <= now)
+        return 0;
+    /* Rounded up; should rounding still wake us a hair early, the next
+     * iteration just waits again. Capped at a day per wait. */
+    double ns = ceil((when - now) * 1e9);
+    return ns < 1 ? 1 : ns > 864e11 ? (int64_t)864e11 : (int64_t)ns;
 }
 
 static int
@@ -111,7 +117,7 @@ wait_for_events(struct rl_loop *loop)
 {
     int64_t timeout = 0;
     if (loop->ready.len == 0 && !loop->stopping) {
-        timeout = rl_loop_next_timeout(loop, rl_clock_now_ns());
+        timeout = rl_loop_next_timeout(loop, rl_clock_now_s());
         if (timeout != 0 && rl_mpsc_prepare_sleep(&loop->remote))
             timeout = 0;
     }
@@ -143,7 +149,7 @@ rl_loop_run_once(struct rl_loop *loop)
     if (res < 0)
         return res;
 
-    int64_t now = rl_clock_now_ns();
+    double now = rl_clock_now_s();
     struct rl_timer *t;
     while ((t = rl_timers_pop_due(&loop->timers, now)) != NULL) {
         res = rl_ready_push(&loop->ready,
@@ -192,7 +198,7 @@ rl_loop_take_queued(struct rl_loop *loop)
     struct rl_callback *cb = rl_ready_pop(&loop->ready);
     if (cb)
         return cb;
-    int64_t when;
+    double when;
     struct rl_timer *t = rl_timers_peek(&loop->timers, &when);
     if (t) {
         rl_timers_remove(&loop->timers, t);
@@ -200,33 +206,4 @@ rl_loop_take_queued(struct rl_loop *loop)
     }
     struct rl_mpsc_node *node = rl_mpsc_pop(&loop->remote);
     return node ? rl_container_of(node, struct rl_callback, remote) : NULL;
-}
-
-int
-rl_loop_visit_queued(struct rl_loop *loop,
-                     int (*visit)(struct rl_callback *cb, void *arg), void *arg)
-{
-    int res;
-    for (size_t i = 0; i < loop->ready.len; i++) {
-        void *item = loop->ready.buf[(loop->ready.head + i) & loop->ready.mask];
-        if ((res = visit(item, arg)) != 0)
-            return res;
-    }
-    for (uint32_t i = 0; i < loop->timers.len; i++) {
-        struct rl_timer *t = loop->timers.v[i].timer;
-        if ((res = visit(rl_container_of(t, struct rl_callback, timer), arg)))
-            return res;
-    }
-    /* Producers push while holding the binding's lock (the GIL), which the
-     * caller holds too, so the list is stable while we walk it. */
-    struct rl_mpsc_node *n = loop->remote.tail;
-    while (n != NULL) {
-        if (n != &loop->remote.stub) {
-            res = visit(rl_container_of(n, struct rl_callback, remote), arg);
-            if (res)
-                return res;
-        }
-        n = atomic_load_explicit(&n->next, memory_order_acquire);
-    }
-    return 0;
 }

@@ -90,8 +90,9 @@ rl_loop_call_soon(struct rl_loop *loop, struct rl_callback *cb)
     return rl_ready_push(&loop->ready, cb);
 }
 
+/* Queues cb to run once the loop clock reaches `when` (seconds, never NaN). */
 static inline int
-rl_loop_call_at(struct rl_loop *loop, struct rl_callback *cb, int64_t when)
+rl_loop_call_at(struct rl_loop *loop, struct rl_callback *cb, double when)
 {
     return rl_timers_add(&loop->timers, &cb->timer, when);
 }
@@ -114,13 +115,8 @@ void rl_loop_call_soon_threadsafe(struct rl_loop *loop, struct rl_callback *cb);
  * or NULL when all queues are empty. */
 struct rl_callback *rl_loop_take_queued(struct rl_loop *loop);
 
-/* Calls visit(cb, arg) for every queued callback until one returns
- * non-zero, which is returned (for the binding's GC traversal). */
-int rl_loop_visit_queued(struct rl_loop *loop,
-                         int (*visit)(struct rl_callback *cb, void *arg),
-                         void *arg);
-
-/* Nanoseconds until the earliest timer (>= 0), or -1 if there is none. */
-int64_t rl_loop_next_timeout(struct rl_loop *loop, int64_t now);
+/* Nanoseconds to wait for the earliest timer (0 if it is due), or -1 if
+ * there is none (or it is at infinity). */
+int64_t rl_loop_next_timeout(struct rl_loop *loop, double now);
 
 #endif

@@ -75,7 +75,7 @@ rl_timers_free(struct rl_timers *h)
 }
 
 int
-rl_timers_add(struct rl_timers *h, struct rl_timer *t, int64_t when)
+rl_timers_add(struct rl_timers *h, struct rl_timer *t, double when)
 {
     if (h->len == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : INITIAL_CAP;
@@ -108,7 +108,7 @@ rl_timers_remove(struct rl_timers *h, struct rl_timer *t)
 }
 
 struct rl_timer *
-rl_timers_pop_due(struct rl_timers *h, int64_t now)
+rl_timers_pop_due(struct rl_timers *h, double now)
 {
     if (h->len == 0 || h->v[0].when > now)
         return NULL;

@@ -3,7 +3,9 @@
  *
  * Ordering is asyncio's: the earliest deadline first, and FIFO among equal
  * deadlines (seq is a per-heap counter assigned at insertion). Deadlines are
- * nanoseconds on the loop clock. The heap stores the keys inline next to the
+ * loop-clock seconds as doubles, the very values asyncio's TimerHandle
+ * compares, so distinct deadlines closer than a nanosecond keep their
+ * order. The heap stores the keys inline next to the
  * timer pointer so that sifting compares without touching the timers; each
  * timer records its slot so that removal is O(log n).
  *
@@ -22,7 +24,7 @@ struct rl_timer {
 };
 
 struct rl_timer_entry {
-    int64_t when;
+    double when;
     uint64_t seq;
     struct rl_timer *timer;
 };
@@ -50,14 +52,14 @@ rl_timer_queued(const struct rl_timer *t)
 }
 
 /* Queues t (which must not be queued) to fire at `when`. 0 or -ENOMEM. */
-int rl_timers_add(struct rl_timers *h, struct rl_timer *t, int64_t when);
+int rl_timers_add(struct rl_timers *h, struct rl_timer *t, double when);
 
 /* Unqueues t if it is queued. */
 void rl_timers_remove(struct rl_timers *h, struct rl_timer *t);
 
 /* The earliest timer and its deadline, or NULL when there is none. */
 static inline struct rl_timer *
-rl_timers_peek(const struct rl_timers *h, int64_t *when)
+rl_timers_peek(const struct rl_timers *h, double *when)
 {
     if (h->len == 0)
         return NULL;
@@ -66,6 +68,6 @@ rl_timers_peek(const struct rl_timers *h, int64_t *when)
 }
 
 /* Unqueues and returns the earliest timer if its deadline is <= now. */
-struct rl_timer *rl_timers_pop_due(struct rl_timers *h, int64_t now);
+struct rl_timer *rl_timers_pop_due(struct rl_timers *h, double now);
 
 #endif

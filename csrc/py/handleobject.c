@@ -10,6 +10,14 @@
  * arguments for the duration of the call, since the callback may cancel
  * its own handle.
  *
+ * GC: a handle is not tracked while a loop queue owns it, so the collector
+ * never walks the (possibly huge) ready queue or the timer heap; objects a
+ * queued handle references simply count as reachable until it leaves the
+ * queue. When a queue lets go of a handle that something else still
+ * references (a Timeout holding its TimerHandle, say), the handle becomes
+ * tracked, so cycles through it are collectable from then on
+ * (rl_handle_release_queued).
+ *
  * Freed handles are kept on a per-module freelist (up to FREELIST_MAX) and
  * re-initialized on reuse: this skips the allocator and, more importantly,
  * the generation-0 GC accounting that every new GC object pays, which
@@ -34,19 +42,31 @@ handle_clear_call(HandleObject *h)
 
 enum { FREELIST_MAX = 256 };
 
+/* A zeroed, untracked handle of the given type. */
 static HandleObject *
 handle_alloc(rl_state *state, PyTypeObject *type)
 {
     HandleObject *h = state->free_handles;
-    if (h == NULL)
-        return (HandleObject *)type->tp_alloc(type, 0);
-    state->free_handles = (HandleObject *)h->loop;
-    state->nfree_handles--;
+    if (h != NULL) {
+        state->free_handles = (HandleObject *)h->loop;
+        state->nfree_handles--;
+        PyObject_Init((PyObject *)h, type); /* type reference, refcount 1 */
+    } else {
+        h = PyObject_GC_New(HandleObject, type);
+        if (h == NULL)
+            return NULL;
+    }
     memset((char *)h + sizeof(PyObject), 0,
            sizeof(HandleObject) - sizeof(PyObject));
-    PyObject_Init((PyObject *)h, type); /* type reference, refcount 1 */
-    PyObject_GC_Track(h);
     return h;
+}
+
+void
+rl_handle_release_queued(HandleObject *h)
+{
+    if (Py_REFCNT(h) > 1 && !PyObject_GC_IsTracked((PyObject *)h))
+        PyObject_GC_Track(h);
+    Py_DECREF(h);
 }
 
 void
@@ -201,7 +221,7 @@ Handle_cancel(HandleObject *self, PyObject *Py_UNUSED(ignored))
     LoopObject *loop = self->loop;
     if (loop->core_ready && rl_loop_cancel_timer(&loop->core, &self->core)) {
         handle_clear_call(self);
-        Py_DECREF(self); /* the timer heap's reference; caller holds one */
+        rl_handle_release_queued(self); /* the heap's; the caller holds one */
         Py_RETURN_NONE;
     }
     handle_clear_call(self);
@@ -327,7 +347,8 @@ Handle_dealloc(HandleObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     rl_state *state = self->loop ? self->loop->state : NULL;
-    PyObject_GC_UnTrack(self);
+    if (PyObject_GC_IsTracked((PyObject *)self))
+        PyObject_GC_UnTrack(self);
     Handle_clear(self);
     if (state && state->nfree_handles < FREELIST_MAX) {
         self->loop = (LoopObject *)state->free_handles;

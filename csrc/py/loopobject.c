@@ -56,7 +56,7 @@ hook_run(struct rl_loop *core, struct rl_callback *cb)
     LoopObject *self = LOOP(core);
     HandleObject *h = HANDLE(cb);
     int res = self->debug ? run_debug(self, h) : rl_handle_run(h);
-    Py_DECREF(h); /* the queue's reference */
+    rl_handle_release_queued(h);
     return res;
 }
 
@@ -194,45 +194,24 @@ Loop_call_soon(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
     return (PyObject *)h;
 }
 
-/* Loop time (seconds) to core deadline (ns), rounded up so that a timer
- * never fires before loop.time() >= when. */
-static int
-when_to_ns(double when, int64_t *out)
-{
-    if (isnan(when)) {
-        PyErr_SetString(PyExc_ValueError, "timer deadline must not be NaN");
-        return -1;
-    }
-    double ns = ceil(when * 1e9);
-    if (ns >= 9.2e18) {
-        *out = INT64_MAX;
-    } else if (ns <= -9.2e18) {
-        *out = INT64_MIN;
-    } else {
-        int64_t v = (int64_t)ns;
-        while ((double)v / 1e9 < when)
-            v++;
-        *out = v;
-    }
-    return 0;
-}
-
 static PyObject *
 schedule_at(LoopObject *self, double when, const char *method,
             PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *context;
-    int64_t when_ns;
-    if (parse_call_args(self, method, args, nargs, kwnames, &context, 1) < 0 ||
-        when_to_ns(when, &when_ns) < 0)
+    if (parse_call_args(self, method, args, nargs, kwnames, &context, 1) < 0)
         return NULL;
+    if (isnan(when)) {
+        PyErr_SetString(PyExc_ValueError, "timer deadline must not be NaN");
+        return NULL;
+    }
     HandleObject *h =
         rl_handle_new(self->state, self->state->TimerHandleType, self,
                       args[0], args + 1, nargs - 1, context);
     if (h == NULL)
         return NULL;
     h->when = when;
-    if (rl_loop_call_at(&self->core, &h->core, when_ns) < 0) {
+    if (rl_loop_call_at(&self->core, &h->core, when) < 0) {
         Py_DECREF(h);
         return PyErr_NoMemory();
     }
@@ -261,7 +240,7 @@ schedule_timer(LoopObject *self, const char *method, const char *arg_name,
     if (when == -1.0 && PyErr_Occurred())
         return NULL;
     if (relative)
-        when += (double)rl_clock_now_ns() / 1e9;
+        when += rl_clock_now_s();
     return schedule_at(self, when, method, args + 1, nargs - 1, kwnames);
 }
 
@@ -303,7 +282,7 @@ Loop_call_soon_threadsafe(LoopObject *self, PyObject *const *args,
 static PyObject *
 Loop_time(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyFloat_FromDouble((double)rl_clock_now_ns() / 1e9);
+    return PyFloat_FromDouble(rl_clock_now_s());
 }
 
 /* ---- futures and tasks ------------------------------------------------ */
@@ -427,7 +406,7 @@ drop_queued(LoopObject *self)
         return;
     struct rl_callback *cb;
     while ((cb = rl_loop_take_queued(&self->core)) != NULL)
-        Py_DECREF(HANDLE(cb));
+        rl_handle_release_queued(HANDLE(cb));
 }
 
 static void
@@ -557,30 +536,13 @@ Loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-struct visit_ctx {
-    visitproc visit;
-    void *arg;
-};
-
-static int
-visit_queued(struct rl_callback *cb, void *arg)
-{
-    struct visit_ctx *ctx = arg;
-    return ctx->visit((PyObject *)HANDLE(cb), ctx->arg);
-}
-
 static int
 Loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->task_factory);
     Py_VISIT(self->current_handle);
-    if (self->core_ready) {
-        struct visit_ctx ctx = {visit, arg};
-        int res = rl_loop_visit_queued(&self->core, visit_queued, &ctx);
-        if (res)
-            return res;
-    }
+    /* Queued handles are untracked (handleobject.c): nothing to visit. */
     return 0;
 }
 

@@ -6,12 +6,13 @@
 #include "core/timers.h"
 #include "check.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 enum { N = 20000 };
 
 static struct rl_timer timers[N];
-static int64_t deadline[N];
+static double deadline[N];
 static int alive[N];
 
 static int
@@ -59,6 +60,24 @@ test_not_early(void)
 }
 
 static void
+test_sub_nanosecond_order(void)
+{
+    /* Deadlines a few ulps apart keep their order, whatever the
+     * insertion order. */
+    struct rl_timers h;
+    rl_timers_init(&h);
+    double base = 123456.789;
+    double later = nextafter(nextafter(base, 1e9), 1e9);
+    rl_timer_init(&timers[0]);
+    rl_timer_init(&timers[1]);
+    rl_timers_add(&h, &timers[0], later);
+    rl_timers_add(&h, &timers[1], base);
+    CHECK(rl_timers_pop_due(&h, later) == &timers[1]);
+    CHECK(rl_timers_pop_due(&h, later) == &timers[0]);
+    rl_timers_free(&h);
+}
+
+static void
 test_random_against_reference(void)
 {
     struct rl_timers h;
@@ -76,7 +95,7 @@ test_random_against_reference(void)
         alive[i] = 0;
     }
     rl_timers_remove(&h, &timers[0]); /* removing twice is a no-op */
-    int64_t prev_when = -1;
+    double prev_when = -1;
     int prev_index = -1, popped = 0, ordered = 1;
     struct rl_timer *t;
     while ((t = rl_timers_pop_due(&h, 1000)) != NULL) {
@@ -99,6 +118,7 @@ main(void)
 {
     test_fifo_among_equals();
     test_not_early();
+    test_sub_nanosecond_order();
     test_random_against_reference();
     return check_report("test_timers");
 }

@@ -1,0 +1,1 @@
+"""Same-run benchmarks of ringloop against asyncio and uvloop (see README.md)."""
