@@ -237,6 +237,23 @@ def test_stop_in_last_callback_with_only_far_timer_returns(loop):
 # ------------------------------------------------------------------- re-entrancy
 
 
+def _runtime_errors_inside(loop, fn):
+    """Calls fn() from a callback of the running loop, then stops the loop;
+    returns the RuntimeError messages fn raised."""
+    errors = []
+
+    def cb():
+        try:
+            fn()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        loop.stop()
+
+    loop.call_soon(cb)
+    loop.run_forever()
+    return errors
+
+
 # Note: each nested call gets its own test.  CPython 3.13.0's run_forever() runs its
 # cleanup even when its "already running" check fails, which marks the *outer* run as
 # not running any more (fixed in later 3.13 releases); one nested call per run keeps
@@ -244,36 +261,17 @@ def test_stop_in_last_callback_with_only_far_timer_returns(loop):
 
 
 def test_run_forever_reentrant_raises(loop):
-    errors = []
-
-    def cb():
-        try:
-            loop.run_forever()
-        except RuntimeError as exc:
-            errors.append(str(exc))
-        loop.stop()
-
-    loop.call_soon(cb)
-    loop.run_forever()
+    errors = _runtime_errors_inside(loop, loop.run_forever)
     assert len(errors) == 1 and "already running" in errors[0], errors
     assert not loop.is_running()
     assert loop.run_until_complete(add(1, 1)) == 2
 
 
 def test_run_until_complete_reentrant_raises(loop):
-    errors = []
     fut = loop.create_future()
     fut.set_result(None)
 
-    def cb():
-        try:
-            loop.run_until_complete(fut)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-        loop.stop()
-
-    loop.call_soon(cb)
-    loop.run_forever()
+    errors = _runtime_errors_inside(loop, lambda: loop.run_until_complete(fut))
     assert len(errors) == 1 and "already running" in errors[0], errors
     assert not loop.is_running()
     assert loop.run_until_complete(add(1, 1)) == 2
@@ -380,17 +378,7 @@ def test_closed_loop_refuses_scheduling(loop):
 
 
 def test_close_while_running_raises(loop):
-    errors = []
-
-    def cb():
-        try:
-            loop.close()
-        except RuntimeError as exc:
-            errors.append(str(exc))
-        loop.stop()
-
-    loop.call_soon(cb)
-    loop.run_forever()
+    errors = _runtime_errors_inside(loop, loop.close)
     assert len(errors) == 1 and "running" in errors[0]
     assert not loop.is_closed()
 

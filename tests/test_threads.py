@@ -14,8 +14,13 @@ import pytest
 var = contextvars.ContextVar("var", default="default")
 
 
-def test_call_soon_threadsafe_many_threads_exact_counts(loop):
-    n_threads, per_thread = 8, 2000
+def _flood_from_threads(loop, n_threads, per_thread, pause_every=None):
+    """n_threads threads each call_soon_threadsafe(on_item, t, i) per_thread
+    times (pausing now and then if pause_every is set, so the loop keeps
+    falling asleep); returns what the loop received, per thread.
+
+    No timer is scheduled: a lost wake-up hangs (and pytest-timeout fails
+    the test) instead of being hidden by a timer waking the loop."""
     received = {t: [] for t in range(n_threads)}
     total = n_threads * per_thread
     done = loop.create_future()
@@ -34,45 +39,7 @@ def test_call_soon_threadsafe_many_threads_exact_counts(loop):
         barrier.wait()
         for i in range(per_thread):
             loop.call_soon_threadsafe(on_item, t, i)
-
-    threads = [threading.Thread(target=producer, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    try:
-        # No timer here: a lost wake-up would hang (and fail by pytest-timeout)
-        # instead of being hidden by a timer waking the loop.
-        loop.run_until_complete(done)
-    finally:
-        for th in threads:
-            th.join()
-    assert count == total
-    # Each thread's callbacks run exactly once and in the order that thread queued them.
-    for t in range(n_threads):
-        assert received[t] == list(range(per_thread))
-
-
-@pytest.mark.timeout(30)
-def test_call_soon_threadsafe_bursty_producers(loop):
-    # Producers pause often, so the loop keeps going to sleep and being woken: this
-    # exercises the sleep/wake handshake.  No timers are scheduled, so a lost wake-up
-    # hangs (pytest-timeout fails the test) rather than merely slowing it.
-    n_threads, per_thread = 4, 3000
-    received = {t: [] for t in range(n_threads)}
-    total = n_threads * per_thread
-    done = loop.create_future()
-    count = 0
-
-    def on_item(t, i):
-        nonlocal count
-        received[t].append(i)
-        count += 1
-        if count == total:
-            done.set_result(None)
-
-    def producer(t):
-        for i in range(per_thread):
-            loop.call_soon_threadsafe(on_item, t, i)
-            if i % (7 + t) == 0:
+            if pause_every and i % (pause_every + t) == 0:
                 time.sleep(0.00005)
 
     threads = [threading.Thread(target=producer, args=(t,)) for t in range(n_threads)]
@@ -84,8 +51,21 @@ def test_call_soon_threadsafe_bursty_producers(loop):
         for th in threads:
             th.join()
     assert count == total
-    for t in range(n_threads):
-        assert received[t] == list(range(per_thread))
+    return received
+
+
+def test_call_soon_threadsafe_many_threads_exact_counts(loop):
+    received = _flood_from_threads(loop, n_threads=8, per_thread=2000)
+    # Each thread's callbacks run exactly once and in the order that thread queued them.
+    assert received == {t: list(range(2000)) for t in range(8)}
+
+
+@pytest.mark.timeout(30)
+def test_call_soon_threadsafe_bursty_producers(loop):
+    # Producers pause often, so the loop keeps going to sleep and being woken: this
+    # exercises the sleep/wake handshake.
+    received = _flood_from_threads(loop, n_threads=4, per_thread=3000, pause_every=7)
+    assert received == {t: list(range(3000)) for t in range(4)}
 
 
 @pytest.mark.timeout(30)
