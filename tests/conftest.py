@@ -51,7 +51,7 @@ def pytest_configure(config):
         "not; the test is generated for the asyncio loop only",
         "expect_handler_calls: the test expects loop exception-handler calls; the "
         "loop fixture does not fail on leftover recorded contexts",
-        "no_leak_check: do not check fd/thread counts around this test",
+        "no_leak_check: do not check fd, thread and ringloop object counts around this test",
     ):
         config.addinivalue_line("markers", line)
 
@@ -167,6 +167,9 @@ def loop(request, loop_factory, exc_contexts):
                 lp.close()
         finally:
             asyncio.set_event_loop(None)
+            # pytest keeps fixture values until the item ends: drop what a test's
+            # handler may reference, so the leak check sees only real leaks.
+            lp.set_exception_handler(None)
     gc.collect()
     assert asyncio._get_running_loop() is None
     if exc_contexts and request.node.get_closest_marker("expect_handler_calls") is None:
@@ -192,6 +195,18 @@ def _fd_count():
 
 def _thread_count():
     return len(os.listdir("/proc/self/task"))
+
+
+def _ringloop_live_objects():
+    """Open ringloop loops and live handles (the C core counts them), or {}
+    when ringloop is not imported."""
+    if _ringloop_module is None:
+        return {}
+    return _ringloop_module._loop._core._live_objects()
+
+
+def _no_more_than(after, before):
+    return all(after[k] <= before.get(k, 0) for k in after) if before else True
 
 
 @pytest.fixture(scope="session")
@@ -223,6 +238,7 @@ def _resource_check(request, _warm_up):
     # (a full collection costs tens of ms under pytest; the suite has ~600 tests).
     fds_before = _fds()
     threads_before = _thread_count()
+    live_before = _ringloop_live_objects()
     yield
     if getattr(request.node, "_rep_call_failed", False):
         # The test already failed; a leak report on top would only add noise.
@@ -231,7 +247,12 @@ def _resource_check(request, _warm_up):
     while True:
         fds_after = _fds()
         threads_after = _thread_count()
-        if len(fds_after) <= len(fds_before) and threads_after <= threads_before:
+        live_after = _ringloop_live_objects()
+        if (
+            len(fds_after) <= len(fds_before)
+            and threads_after <= threads_before
+            and _no_more_than(live_after, live_before)
+        ):
             break
         if time.monotonic() > deadline:
             break
@@ -255,6 +276,8 @@ def _resource_check(request, _warm_up):
         problems.append(
             f"OS threads {threads_before} -> {threads_after} (Python threads: {names})"
         )
+    if not _no_more_than(live_after, live_before):
+        problems.append(f"live ringloop objects {live_before} -> {live_after}")
     if problems:
         pytest.fail("resource leak: " + "; ".join(problems), pytrace=False)
 

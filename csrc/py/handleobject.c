@@ -56,6 +56,7 @@ handle_alloc(rl_state *state, PyTypeObject *type)
         if (h == NULL)
             return NULL;
     }
+    state->live_handles++;
     memset((char *)h + sizeof(PyObject), 0,
            sizeof(HandleObject) - sizeof(PyObject));
     return h;
@@ -346,11 +347,13 @@ static void
 Handle_dealloc(HandleObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    rl_state *state = self->loop ? self->loop->state : NULL;
+    /* Both handle types are made with their module: this is its state. */
+    rl_state *state = PyType_GetModuleState(tp);
     if (PyObject_GC_IsTracked((PyObject *)self))
         PyObject_GC_UnTrack(self);
     Handle_clear(self);
-    if (state && state->nfree_handles < FREELIST_MAX) {
+    state->live_handles--;
+    if (state->nfree_handles < FREELIST_MAX) {
         self->loop = (LoopObject *)state->free_handles;
         state->free_handles = self;
         state->nfree_handles++;

@@ -417,6 +417,7 @@ close_core(LoopObject *self)
     if (self->core_ready) {
         self->core_ready = 0;
         rl_loop_fini(&self->core);
+        self->state->open_loops--;
     }
 }
 
@@ -533,6 +534,7 @@ Loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return rl_set_oserror(res);
     }
     self->core_ready = 1;
+    self->state->open_loops++;
     return (PyObject *)self;
 }
 

@@ -92,6 +92,20 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
+static PyObject *
+live_objects(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    rl_state *state = rl_get_state(module);
+    return Py_BuildValue("{snsn}", "open_loops", state->open_loops,
+                         "handles", state->live_handles);
+}
+
+static PyMethodDef module_methods[] = {
+    {"_live_objects", live_objects, METH_NOARGS,
+     "Counts of open loops and live handles (for leak checks)."},
+    {NULL},
+};
+
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
 #if PY_VERSION_HEX >= 0x030C0000
@@ -105,6 +119,7 @@ PyModuleDef rl_module = {
     .m_name = "ringloop._core",
     .m_doc = "The C core of ringloop: an asyncio event loop on io_uring.",
     .m_size = sizeof(rl_state),
+    .m_methods = module_methods,
     .m_slots = module_slots,
     .m_traverse = module_traverse,
     .m_clear = module_clear,

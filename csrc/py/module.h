@@ -32,6 +32,8 @@ typedef struct {
     PyObject *str_create_task_slow;   /* "_create_task_slow" */
     struct HandleObject *free_handles; /* freelist, linked through ->loop */
     int nfree_handles;
+    Py_ssize_t open_loops;   /* for leak checks in the tests */
+    Py_ssize_t live_handles;
 } rl_state;
 
 extern PyModuleDef rl_module;
