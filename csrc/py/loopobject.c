@@ -41,8 +41,12 @@ run_debug(LoopObject *self, HandleObject *h)
     if (PyErr_Occurred())
         return -1;
     if (took >= limit) {
-        PyObject *r = PyObject_CallMethod((PyObject *)self, "_log_slow_callback",
-                                          "Od", (PyObject *)h, took);
+        PyObject *seconds = PyFloat_FromDouble(took);
+        PyObject *r = seconds ? PyObject_CallMethodObjArgs(
+                                    (PyObject *)self, self->state->str_log_slow,
+                                    (PyObject *)h, seconds, NULL)
+                              : NULL;
+        Py_XDECREF(seconds);
         if (r == NULL)
             return -1;
         Py_DECREF(r);
@@ -55,7 +59,9 @@ hook_run(struct rl_loop *core, struct rl_callback *cb)
 {
     LoopObject *self = LOOP(core);
     HandleObject *h = HANDLE(cb);
-    int res = self->debug ? run_debug(self, h) : rl_handle_run(h);
+    int res = 0;
+    if (!h->cancelled)
+        res = self->debug ? run_debug(self, h) : rl_handle_run(h);
     rl_handle_release_queued(h);
     return res;
 }
@@ -149,7 +155,7 @@ parse_call_args(LoopObject *self, const char *method, PyObject *const *args,
         for (Py_ssize_t i = 0; i < nkw; i++) {
             PyObject *key = PyTuple_GET_ITEM(kwnames, i);
             if (!PyUnicode_Check(key) ||
-                !(PyUnicode_CompareWithASCIIString(key, "context") == 0)) {
+                PyUnicode_CompareWithASCIIString(key, "context") != 0) {
                 PyErr_Format(PyExc_TypeError,
                              "%s() got an unexpected keyword argument '%S'",
                              method, key);
@@ -306,9 +312,9 @@ Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
         Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
         for (Py_ssize_t i = 0; i < nkw && fast; i++) {
             PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-            if ((PyUnicode_CompareWithASCIIString(key, "name") == 0))
+            if (PyUnicode_CompareWithASCIIString(key, "name") == 0)
                 name = args[nargs + i];
-            else if ((PyUnicode_CompareWithASCIIString(key, "context") == 0))
+            else if (PyUnicode_CompareWithASCIIString(key, "context") == 0)
                 context = args[nargs + i];
             else
                 fast = 0;
