@@ -537,6 +537,11 @@ Loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (res < 0) {
         self->closed = 1;
         Py_DECREF(self);
+        if (res == -ENOSYS || res == -EPERM || res == -EACCES)
+            return rl_set_oserror_msg(
+                res, "io_uring is unavailable here (kernel older than 5.1, "
+                     "kernel.io_uring_disabled set, or a seccomp profile such "
+                     "as Docker's default blocks it); use asyncio's loop");
         return rl_set_oserror(res);
     }
     self->core_ready = 1;

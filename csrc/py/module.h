@@ -119,5 +119,7 @@ rl_fetch_exception(void)
 
 /* errors.c: raises the OSError subclass for a negative errno; NULL. */
 PyObject *rl_set_oserror(int neg_errno);
+/* The same with our own message instead of strerror's. */
+PyObject *rl_set_oserror_msg(int neg_errno, const char *message);
 
 #endif

@@ -130,9 +130,9 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
     # the loop-core half of test_events (call_soon/call_later/executors/
     # exception handling...), without UnixEventLoopTestsMixin's child watcher
     # (which needs add_signal_handler) and without the subprocess tests
-    Spec("events_core", test_module="events", policy=False, mixins=(
-        Mixin("RingEventLoopCoreTests", ("EventLoopTestsMixin", _TU),
-              "create_event_loop"),)),
+    Spec("events_core", test_module="events", policy=False, default=True,
+         mixins=(Mixin("RingEventLoopCoreTests", ("EventLoopTestsMixin", _TU),
+                       "create_event_loop"),)),
     # asyncio.run()/Runner through a TestPolicy whose loops come from a patched
     # BaseTest.new_loop
     Spec("runners", policy=False, patch="runners", default=True),
