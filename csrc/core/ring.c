@@ -5,7 +5,9 @@
  * DEFER_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL with a large clamped CQ, created
  * R_DISABLED and enabled by the thread that first runs the loop. Kernels
  * that refuse a flag (EINVAL) get the next set down: COOP_TASKRUN, then no
- * task-run flags at all. No SQPOLL: on a 2-core box it costs CPU.
+ * task-run flags at all. No SQPOLL: on a 2-core box it costs CPU. The
+ * environment variable RINGLOOP_RING_SETUP=coop_taskrun|plain starts lower
+ * on that ladder, so the fallbacks can be tested on a new kernel.
  *
  * user_data is the rl_op pointer; 0 marks our own cancel requests, whose
  * completions are ignored. `inflight` counts ops whose final completion has
@@ -73,6 +75,16 @@ current_tid(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
+static size_t
+first_setup(void)
+{
+    const char *want = getenv("RINGLOOP_RING_SETUP");
+    for (size_t i = 0; want && i < sizeof(setups) / sizeof(setups[0]); i++)
+        if (strcmp(want, setups[i].name) == 0)
+            return i;
+    return 0;
+}
+
 int
 rl_ring_open(struct rl_ring **out)
 {
@@ -80,7 +92,8 @@ rl_ring_open(struct rl_ring **out)
     if (!r)
         return -ENOMEM;
     int res = -EINVAL;
-    for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+    for (size_t i = first_setup(); i < sizeof(setups) / sizeof(setups[0]);
+         i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof(p));
         p.flags = setups[i].flags | IORING_SETUP_SUBMIT_ALL |

@@ -1,8 +1,10 @@
 /*
  * test_loop.c - the core loop on a real ring: call_soon order and the
  * per-iteration snapshot, timers that never fire early, a sleeping loop
- * woken by another thread through the doorbell, and a clean close with
- * the doorbell read still in flight.
+ * woken by another thread through the doorbell, bursty producers that keep
+ * putting the loop to sleep and waking it (no lost wake-up: a lost one
+ * hangs the test), and a clean close with the doorbell read still in
+ * flight.
  */
 #include "core/clock.h"
 #include "core/common.h"
@@ -22,6 +24,7 @@ struct work {
 };
 
 static int order[64], norder;
+static int remote_expected, remote_seen; /* bursty test: stop after all */
 static int late_or_early_ok = 1;
 
 static int
@@ -31,6 +34,11 @@ run(struct rl_loop *loop, struct rl_callback *cb)
     w->ran_at = rl_clock_now_s();
     if (w->due && w->ran_at < w->due)
         late_or_early_ok = 0;
+    if (w->id == 1000) {
+        if (++remote_seen == remote_expected)
+            loop->stopping = 1;
+        return 0;
+    }
     order[norder++] = w->id;
     if (w->id == 99)
         loop->stopping = 1;
@@ -115,6 +123,41 @@ test_doorbell_wakes_sleeping_loop(struct rl_loop *loop)
     CHECK(norder == 1 && order[0] == 99);
 }
 
+enum { PRODUCERS = 4, PER_PRODUCER = 5000 };
+static struct work bursty[PRODUCERS][PER_PRODUCER];
+
+static void *
+produce_bursts(void *arg)
+{
+    struct work *mine = arg;
+    for (int i = 0; i < PER_PRODUCER; i++) {
+        rl_loop_call_soon_threadsafe(shared_loop, &mine[i].cb);
+        if (i % 64 == 0)
+            usleep(50); /* let the loop fall asleep again */
+    }
+    return NULL;
+}
+
+static void
+test_bursty_producers(struct rl_loop *loop)
+{
+    shared_loop = loop;
+    remote_expected = PRODUCERS * PER_PRODUCER;
+    remote_seen = 0;
+    pthread_t t[PRODUCERS];
+    for (int p = 0; p < PRODUCERS; p++) {
+        for (int i = 0; i < PER_PRODUCER; i++) {
+            bursty[p][i].id = 1000;
+            rl_timer_init(&bursty[p][i].cb.timer);
+        }
+        pthread_create(&t[p], NULL, produce_bursts, bursty[p]);
+    }
+    run_until_stopped(loop);
+    for (int p = 0; p < PRODUCERS; p++)
+        pthread_join(t[p], NULL);
+    CHECK(remote_seen == remote_expected);
+}
+
 int
 main(void)
 {
@@ -127,6 +170,7 @@ main(void)
     CHECK(res == 0);
     test_call_soon_and_timers(&loop);
     test_doorbell_wakes_sleeping_loop(&loop);
+    test_bursty_producers(&loop);
     CHECK(rl_ring_inflight(loop.ring) == 1); /* the doorbell read */
     rl_loop_fini(&loop);
     return check_report("test_loop");
