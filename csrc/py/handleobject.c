@@ -171,8 +171,8 @@ handle_report_error(HandleObject *h)
 int
 rl_handle_run(HandleObject *h)
 {
-    if (h->cancelled)
-        return 0;
+    if (h->cancelled || h->callback == NULL)
+        return 0; /* cancelled, or cleared by the GC */
     /* The callback may cancel this handle: hold our own references. */
     PyObject *callback = Py_NewRef(h->callback);
     PyObject *args_tuple = Py_XNewRef(h->args_tuple);
