@@ -5,6 +5,7 @@ doorbell are concurrent code). A binary exiting 77 means io_uring is
 unavailable on this machine, which is reported as a skip with that reason.
 """
 
+import fcntl
 import os
 import pathlib
 import shutil
@@ -22,6 +23,15 @@ def _build(sanitize: str) -> pathlib.Path:
     cmake = shutil.which("cmake")
     assert cmake, "cmake is required to build the C unit tests"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    build.mkdir(parents=True, exist_ok=True)
+    # Test runs in other shells (another Python version, say) share build/.
+    with open(build.parent / f"{build.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _configure_and_build(cmake, generator, build, sanitize)
+    return build
+
+
+def _configure_and_build(cmake, generator, build, sanitize):
     subprocess.run(
         [cmake, "-S", str(ROOT), "-B", str(build), *generator,
          "-DRINGLOOP_BUILD_MODULE=OFF", "-DRINGLOOP_BUILD_CTESTS=ON",
@@ -31,7 +41,6 @@ def _build(sanitize: str) -> pathlib.Path:
     )
     subprocess.run([cmake, "--build", str(build)], check=True,
                    capture_output=True, text=True)
-    return build
 
 
 @pytest.fixture(scope="module", params=SANITIZERS)
