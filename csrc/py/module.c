@@ -108,9 +108,9 @@ static PyMethodDef module_methods[] = {
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
-#if PY_VERSION_HEX >= 0x030C0000
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
-#endif
+    /* No Py_mod_multiple_interpreters / Py_mod_gil claims yet: neither
+     * sub-interpreters with their own GIL nor free-threaded builds are
+     * tested (the handle freelist and the GIL-as-lock rules assume one GIL). */
     {0, NULL},
 };
 
