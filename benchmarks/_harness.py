@@ -226,3 +226,15 @@ def run_and_check(bench: Benchmark) -> Result:
     print(report(result))
     check_results(result)
     return result
+
+
+def pytest_benchmarks(benchmarks: list[Benchmark]):
+    """A pytest test running each of `benchmarks`; a benchmark file assigns it
+    to a module-level name starting with test_."""
+    import pytest
+
+    @pytest.mark.parametrize("bench", benchmarks, ids=lambda b: b.name)
+    def test(bench):
+        run_and_check(bench)
+
+    return test

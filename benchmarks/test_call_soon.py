@@ -4,9 +4,7 @@ A feeder callback schedules them in batches of 1,000 (so the ready queue stays a
 realistic length) and re-schedules itself; the last counter callback stops the loop.
 """
 
-import pytest
-
-from benchmarks._harness import Benchmark, run_and_check
+from benchmarks._harness import Benchmark, pytest_benchmarks
 
 BATCH = 1000
 
@@ -68,6 +66,4 @@ BENCHMARKS = [
 ]
 
 
-@pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda b: b.name)
-def test_call_soon(bench):
-    run_and_check(bench)
+test_call_soon = pytest_benchmarks(BENCHMARKS)

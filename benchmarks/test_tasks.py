@@ -7,9 +7,7 @@ gather: 100,000 trivial coroutines wrapped with create_task and gathered.
 
 import asyncio
 
-import pytest
-
-from benchmarks._harness import Benchmark, run_and_check
+from benchmarks._harness import Benchmark, pytest_benchmarks
 
 
 def sleep0_pingpong(loop, n):
@@ -58,6 +56,4 @@ BENCHMARKS = [
 ]
 
 
-@pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda b: b.name)
-def test_tasks(bench):
-    run_and_check(bench)
+test_tasks = pytest_benchmarks(BENCHMARKS)

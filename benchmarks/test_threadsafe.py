@@ -9,10 +9,8 @@ ping-pong: the thread makes one call and waits for the loop's reply before the n
 import queue
 import threading
 
-import pytest
-
 from benchmarks import _harness
-from benchmarks._harness import Benchmark, run_and_check
+from benchmarks._harness import Benchmark, pytest_benchmarks
 
 
 def thread_flood(loop, n):
@@ -78,6 +76,4 @@ BENCHMARKS = [
 ]
 
 
-@pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda b: b.name)
-def test_threadsafe(bench):
-    run_and_check(bench)
+test_threadsafe = pytest_benchmarks(BENCHMARKS)

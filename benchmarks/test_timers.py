@@ -7,9 +7,7 @@ fire: 100,000 call_later timers with delays 0–1 ms, all of which must fire.
 
 import random
 
-import pytest
-
-from benchmarks._harness import Benchmark, run_and_check
+from benchmarks._harness import Benchmark, pytest_benchmarks
 
 BATCH = 1000
 
@@ -76,6 +74,4 @@ BENCHMARKS = [
 ]
 
 
-@pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda b: b.name)
-def test_timers(bench):
-    run_and_check(bench)
+test_timers = pytest_benchmarks(BENCHMARKS)

@@ -440,18 +440,20 @@ def test_asyncio_runner_loop_factory(loop_kind, loop_factory):
     assert lp.is_closed()
 
 
+async def _sleep_forever(cancelled):
+    """A task body that only ends by cancellation, which it records."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        cancelled.append(True)
+        raise
+
+
 def test_asyncio_runner_cancels_leftover_tasks(loop_factory):
     cancelled = []
 
-    async def forever():
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.append(True)
-            raise
-
     async def main():
-        asyncio.get_running_loop().create_task(forever())
+        asyncio.get_running_loop().create_task(_sleep_forever(cancelled))
         await asyncio.sleep(0)
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
@@ -496,16 +498,9 @@ def test_ringloop_run_propagates_and_cleans_up(loop_kind):
     cancelled = []
     loops = []
 
-    async def forever():
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.append(True)
-            raise
-
     async def main():
         loops.append(asyncio.get_running_loop())
-        asyncio.get_running_loop().create_task(forever())
+        asyncio.get_running_loop().create_task(_sleep_forever(cancelled))
         await asyncio.sleep(0)
         raise LookupError("propagated")
 

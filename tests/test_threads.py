@@ -390,21 +390,26 @@ def test_loop_running_in_background_thread(loop):
     assert not loop.is_running()
 
 
-def test_loop_runs_on_another_thread_after_main(loop):
-    # Not concurrently: one thread after another.  asyncio allows this.
-    assert loop.run_until_complete(asyncio.sleep(0.001, "main")) == "main"
+def _run_on_other_thread(loop, coro):
+    """loop.run_until_complete(coro) on a new thread; its result or exception."""
     out = {}
 
     def other():
         try:
-            out["r"] = loop.run_until_complete(asyncio.sleep(0.001, "thread"))
+            out["r"] = loop.run_until_complete(coro)
         except BaseException as exc:  # noqa: BLE001
             out["r"] = exc
 
     th = threading.Thread(target=other)
     th.start()
     th.join(30)
-    assert out["r"] == "thread"
+    return out["r"]
+
+
+def test_loop_runs_on_another_thread_after_main(loop):
+    # Not concurrently: one thread after another.  asyncio allows this.
+    assert loop.run_until_complete(asyncio.sleep(0.001, "main")) == "main"
+    assert _run_on_other_thread(loop, asyncio.sleep(0.001, "thread")) == "thread"
     assert loop.run_until_complete(asyncio.sleep(0.001, "main2")) == "main2"
 
 
@@ -413,18 +418,7 @@ def test_loop_first_run_on_another_thread(loop):
     calls = []
     loop.call_soon(calls.append, "queued-before")
     pending = loop.call_later(3600, calls.append, "never")
-    out = {}
-
-    def other():
-        try:
-            out["r"] = loop.run_until_complete(asyncio.sleep(0.001, "thread"))
-        except BaseException as exc:  # noqa: BLE001
-            out["r"] = exc
-
-    th = threading.Thread(target=other)
-    th.start()
-    th.join(30)
-    assert out["r"] == "thread"
+    assert _run_on_other_thread(loop, asyncio.sleep(0.001, "thread")) == "thread"
     assert calls == ["queued-before"]
     assert loop.run_until_complete(asyncio.sleep(0.001, "main")) == "main"
     pending.cancel()
