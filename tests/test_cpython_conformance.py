@@ -66,7 +66,7 @@ def test_known_failures_file_is_valid():
 def test_module(name, suite_info):
     spec = run.MODULES[name]
     pyver = suite_info["python"]
-    if not run.module_available(pyver, spec):
+    if not run.module_available(suite_info, spec):
         pytest.skip(f"test_{name} is not part of CPython {pyver}'s test suite")
     known = run.load_known_failures(python_version=pyver, loop=LOOP)
     res = run.run_module(spec, LOOP, sys.executable)
