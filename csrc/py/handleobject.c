@@ -238,7 +238,7 @@ Handle_cancelled(HandleObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Handle_get_context(HandleObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_NewRef(self->context);
+    return Py_NewRef(self->context ? self->context : Py_None);
 }
 
 static PyObject *
@@ -270,7 +270,7 @@ Handle_get_args(HandleObject *self, void *Py_UNUSED(closure))
 static PyObject *
 Handle_get_loop(HandleObject *self, void *Py_UNUSED(closure))
 {
-    return Py_NewRef((PyObject *)self->loop);
+    return Py_NewRef(self->loop ? (PyObject *)self->loop : Py_None);
 }
 
 static PyObject *
@@ -289,7 +289,7 @@ Handle_get_source_traceback(HandleObject *self, void *Py_UNUSED(closure))
 static PyObject *
 Handle_repr(HandleObject *self)
 {
-    rl_state *state = self->loop->state;
+    rl_state *state = PyType_GetModuleState(Py_TYPE(self));
     const char *name = Py_TYPE(self)->tp_name;
     const char *dot = strrchr(name, '.');
     name = dot ? dot + 1 : name;
