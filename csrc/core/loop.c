@@ -177,8 +177,9 @@ rl_loop_take_remote(struct rl_loop *loop)
 {
     struct rl_mpsc_node *node;
     while ((node = rl_mpsc_pop(&loop->remote)) != NULL) {
-        int res = rl_ready_push(&loop->ready,
-                                rl_container_of(node, struct rl_callback, remote));
+        struct rl_callback *cb =
+            rl_container_of(node, struct rl_callback, remote);
+        int res = rl_ready_push(&loop->ready, cb);
         if (res < 0)
             return res;
     }

@@ -171,8 +171,6 @@ handle_report_error(HandleObject *h)
 int
 rl_handle_run(HandleObject *h)
 {
-    if (h->cancelled || h->callback == NULL)
-        return 0; /* cancelled, or cleared by the GC */
     /* The callback may cancel this handle: hold our own references. */
     PyObject *callback = Py_NewRef(h->callback);
     PyObject *args_tuple = Py_XNewRef(h->args_tuple);
@@ -219,13 +217,11 @@ Handle_cancel(HandleObject *self, PyObject *Py_UNUSED(ignored))
     if (self->cancelled)
         Py_RETURN_NONE;
     self->cancelled = 1;
-    LoopObject *loop = self->loop;
-    if (loop->core_ready && rl_loop_cancel_timer(&loop->core, &self->core)) {
-        handle_clear_call(self);
-        rl_handle_release_queued(self); /* the heap's; the caller holds one */
-        Py_RETURN_NONE;
-    }
     handle_clear_call(self);
+    LoopObject *loop = self->loop;
+    if (loop && loop->core_ready &&
+        rl_loop_cancel_timer(&loop->core, &self->core))
+        rl_handle_release_queued(self); /* the heap's; the caller holds one */
     Py_RETURN_NONE;
 }
 
@@ -244,6 +240,8 @@ Handle_get_context(HandleObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Handle_run(HandleObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->callback == NULL) /* cancelled, or cleared by the GC */
+        Py_RETURN_NONE;
     if (rl_handle_run(self) < 0)
         return NULL;
     Py_RETURN_NONE;

@@ -60,7 +60,7 @@ hook_run(struct rl_loop *core, struct rl_callback *cb)
     LoopObject *self = LOOP(core);
     HandleObject *h = HANDLE(cb);
     int res = 0;
-    if (!h->cancelled)
+    if (!h->cancelled) /* asyncio skips cancelled handles the same way */
         res = self->debug ? run_debug(self, h) : rl_handle_run(h);
     rl_handle_release_queued(h);
     return res;

@@ -30,11 +30,13 @@ module_exec(PyObject *module)
         return -1;
     state->kwnames_loop = Py_BuildValue("(s)", "loop");
     state->kwnames_task = Py_BuildValue("(sss)", "loop", "name", "context");
-    state->str_report_error = PyUnicode_InternFromString("_report_callback_error");
+    state->str_report_error =
+        PyUnicode_InternFromString("_report_callback_error");
     state->str_log_slow = PyUnicode_InternFromString("_log_slow_callback");
     state->str_slow_duration =
         PyUnicode_InternFromString("slow_callback_duration");
-    state->str_create_task_slow = PyUnicode_InternFromString("_create_task_slow");
+    state->str_create_task_slow =
+        PyUnicode_InternFromString("_create_task_slow");
     if (!state->kwnames_loop || !state->kwnames_task ||
         !state->str_report_error || !state->str_log_slow ||
         !state->str_slow_duration || !state->str_create_task_slow)

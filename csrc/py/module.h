@@ -91,7 +91,8 @@ HandleObject *rl_handle_new(rl_state *state, PyTypeObject *type,
                             PyObject *context);
 /* Drops a loop queue's reference to h (see handleobject.c on GC). */
 void rl_handle_release_queued(HandleObject *h);
-/* Runs the callback in its context. 0, or -1 when SystemExit or
+/* Runs the callback (h must not be cancelled) in its context. 0, or -1
+ * when SystemExit or
  * KeyboardInterrupt must propagate; other errors go to the loop's
  * exception handler. */
 int rl_handle_run(HandleObject *h);

@@ -174,6 +174,7 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
 
     run_in_executor = _Base.run_in_executor
     set_default_executor = _Base.set_default_executor
+
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """Join the default executor's threads, waiting at most `timeout`
         seconds (the Python 3.12 signature, on every supported version)."""
@@ -202,13 +203,11 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
         # timeout meanwhile.
         try:
             self._default_executor.shutdown(wait=True)
-            if not self.is_closed():
-                self.call_soon_threadsafe(
-                    futures._set_result_unless_cancelled, done, None
-                )
+            settle, value = futures._set_result_unless_cancelled, None
         except Exception as exc:
-            if not self.is_closed():
-                self.call_soon_threadsafe(_set_exception_unless_cancelled, done, exc)
+            settle, value = _set_exception_unless_cancelled, exc
+        if not self.is_closed():
+            self.call_soon_threadsafe(settle, done, value)
 
     _check_default_executor = _Base._check_default_executor
 
