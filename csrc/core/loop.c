@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static void arm_doorbell(struct rl_loop *loop);
+static void run_deferred(struct rl_loop *loop);
 
 static void
 doorbell_complete(struct rl_op *op, int res, unsigned flags)
@@ -39,8 +40,10 @@ int
 rl_loop_init(struct rl_loop *loop, const struct rl_loop_hooks *hooks)
 {
     loop->hooks = hooks;
+    loop->deferred = NULL;
     loop->stopping = 0;
     loop->closing = 0;
+    loop->interrupted = 0;
     loop->doorbell_armed = 0;
     loop->doorbell_op.complete = doorbell_complete;
     rl_ready_init(&loop->ready);
@@ -65,6 +68,7 @@ void
 rl_loop_fini(struct rl_loop *loop)
 {
     loop->closing = 1;
+    run_deferred(loop); /* owners see `closing` and only let go */
     if (loop->ring) {
         rl_ring_close(loop->ring);
         loop->ring = NULL;
@@ -116,9 +120,21 @@ rl_loop_next_timeout(struct rl_loop *loop, double now)
     return ns < 1 ? 1 : ns > 864e11 ? (int64_t)864e11 : (int64_t)ns;
 }
 
+static void
+run_deferred(struct rl_loop *loop)
+{
+    while (loop->deferred) {
+        struct rl_deferred *d = loop->deferred;
+        loop->deferred = d->next;
+        d->queued = 0;
+        d->run(d);
+    }
+}
+
 static int
 wait_for_events(struct rl_loop *loop)
 {
+    run_deferred(loop);
     int64_t timeout = 0;
     if (loop->ready.len == 0 && !loop->stopping) {
         timeout = rl_loop_next_timeout(loop, rl_clock_now_s());
@@ -148,6 +164,10 @@ rl_loop_run_once(struct rl_loop *loop)
     if (res < 0)
         return res;
     rl_ring_dispatch(loop->ring);
+    if (RL_UNLIKELY(loop->interrupted)) {
+        loop->interrupted = 0;
+        return -1;
+    }
 
     res = rl_loop_take_remote(loop);
     if (res < 0)

@@ -30,6 +30,16 @@ struct rl_callback {
     struct rl_mpsc_node remote; /* in loop->remote while in flight */
 };
 
+/* Work to run just before the loop next hands its queue to the kernel, so
+ * that everything one iteration produced goes out in one batch (e.g. a
+ * transport's writes coalesced into one send). The owner keeps d alive
+ * while it is queued. */
+struct rl_deferred {
+    struct rl_deferred *next;
+    void (*run)(struct rl_deferred *d);
+    int queued;
+};
+
 struct rl_loop_hooks {
     /* Runs a ready callback. 0, or -1 to end the iteration at once (the
      * binding has an exception to propagate). */
@@ -47,8 +57,10 @@ struct rl_loop {
     struct rl_ready ready;
     struct rl_timers timers;
     struct rl_mpsc remote;
+    struct rl_deferred *deferred; /* LIFO list, run before each wait */
     int stopping;
     int closing;
+    int interrupted; /* a completion asked to end the iteration (-1) */
     int doorbell_fd; /* eventfd other threads write when the loop sleeps */
     int doorbell_armed;
     uint64_t doorbell_value;
@@ -106,6 +118,17 @@ rl_loop_cancel_timer(struct rl_loop *loop, struct rl_callback *cb)
         return 0;
     rl_timers_remove(&loop->timers, &cb->timer);
     return 1;
+}
+
+/* Queues d to run before the next wait; no-op if already queued. */
+static inline void
+rl_loop_defer(struct rl_loop *loop, struct rl_deferred *d)
+{
+    if (!d->queued) {
+        d->queued = 1;
+        d->next = loop->deferred;
+        loop->deferred = d;
+    }
 }
 
 /* Any thread: queues cb for the loop and wakes it if it sleeps. */

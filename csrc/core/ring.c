@@ -24,14 +24,17 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 enum {
     SQ_ENTRIES = 1024,
     CQ_ENTRIES = 8 * SQ_ENTRIES, /* never overflow: CQ >= 8 x SQ */
+    RECV_GROUP = 0,              /* buffer group id of the receive buffers */
 };
 
 #ifndef IORING_SETUP_SUBMIT_ALL
@@ -56,6 +59,12 @@ struct rl_ring {
     unsigned inflight;
     pid_t pid;        /* creating process */
     pid_t owner_tid;  /* enabling thread, 0 until enabled */
+    /* Receive buffers (research/echo_ceiling.md): few and large, so they
+     * stay cache-resident and one receive can take a whole large read. */
+    struct io_uring_buf_ring *buf_ring;
+    char *bufs;
+    unsigned buf_count, buf_size;
+    int bufs_failed; /* -errno once setting them up failed */
 };
 
 static const struct {
@@ -188,18 +197,6 @@ get_sqe(struct rl_ring *r)
     return sqe;
 }
 
-int
-rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
-             unsigned len)
-{
-    struct io_uring_sqe *sqe = get_sqe(r);
-    if (!sqe)
-        return -EBUSY;
-    io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
-    io_uring_sqe_set_data(sqe, op);
-    r->inflight++;
-    return 0;
-}
 
 int
 rl_ring_cancel(struct rl_ring *r, struct rl_op *op)
@@ -211,6 +208,172 @@ rl_ring_cancel(struct rl_ring *r, struct rl_op *op)
     io_uring_sqe_set_data(sqe, NULL);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     return 0;
+}
+
+/* Every queueing function: take an SQE, prepare it, count the op. */
+#define QUEUE(r, op, prep)                                                    \
+    do {                                                                      \
+        struct io_uring_sqe *sqe = get_sqe(r);                                \
+        if (RL_UNLIKELY(!sqe))                                                \
+            return -EBUSY;                                                    \
+        prep;                                                                 \
+        io_uring_sqe_set_data(sqe, op);                                       \
+        (r)->inflight++;                                                      \
+        return 0;                                                             \
+    } while (0)
+
+int
+rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+             unsigned len)
+{
+    QUEUE(r, op, io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1));
+}
+
+int
+rl_ring_recv(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+             unsigned len, int flags)
+{
+    QUEUE(r, op, io_uring_prep_recv(sqe, fd, buf, len, flags));
+}
+
+int
+rl_ring_send(struct rl_ring *r, struct rl_op *op, int fd, const void *buf,
+             unsigned len, int flags)
+{
+    QUEUE(r, op, io_uring_prep_send(sqe, fd, buf, len, flags));
+}
+
+int
+rl_ring_recvmsg(struct rl_ring *r, struct rl_op *op, int fd,
+                struct msghdr *msg, int flags)
+{
+    QUEUE(r, op, io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags));
+}
+
+int
+rl_ring_sendmsg(struct rl_ring *r, struct rl_op *op, int fd,
+                const struct msghdr *msg, int flags)
+{
+    QUEUE(r, op, io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags));
+}
+
+int
+rl_ring_connect(struct rl_ring *r, struct rl_op *op, int fd,
+                const struct sockaddr *addr, socklen_t len)
+{
+    QUEUE(r, op, io_uring_prep_connect(sqe, fd, addr, len));
+}
+
+int
+rl_ring_accept(struct rl_ring *r, struct rl_op *op, int fd,
+               struct sockaddr *addr, socklen_t *len)
+{
+    QUEUE(r, op, io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC));
+}
+
+int
+rl_ring_accept_multishot(struct rl_ring *r, struct rl_op *op, int fd)
+{
+    QUEUE(r, op,
+          io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC));
+}
+
+int
+rl_ring_poll(struct rl_ring *r, struct rl_op *op, int fd, unsigned mask)
+{
+    QUEUE(r, op, io_uring_prep_poll_add(sqe, fd, mask));
+}
+
+static int
+setup_buffers(struct rl_ring *r)
+{
+    unsigned count = 16, size = 128 * 1024;
+    const char *want = getenv("RINGLOOP_RECV_BUFFERS"); /* "COUNTxSIZE" */
+    if (want) {
+        unsigned c, s;
+        /* count: a power of two the kernel accepts; size: at least 1 KiB */
+        if (sscanf(want, "%ux%u", &c, &s) == 2 && c && c <= 32768 &&
+            (c & (c - 1)) == 0 && s >= 1024) {
+            count = c;
+            size = s;
+        }
+    }
+    size_t ring_bytes = count * sizeof(struct io_uring_buf);
+    void *ring_mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
+                          MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (ring_mem == MAP_FAILED)
+        return -errno;
+    void *bufs = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
+                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (bufs == MAP_FAILED) {
+        int err = -errno;
+        munmap(ring_mem, ring_bytes);
+        return err;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)ring_mem;
+    reg.ring_entries = count;
+    reg.bgid = RECV_GROUP;
+    int res = io_uring_register_buf_ring(&r->uring, &reg, 0);
+    if (res < 0) {
+        munmap(ring_mem, ring_bytes);
+        munmap(bufs, (size_t)count * size);
+        return res;
+    }
+    r->buf_ring = ring_mem;
+    r->bufs = bufs;
+    r->buf_count = count;
+    r->buf_size = size;
+    io_uring_buf_ring_init(r->buf_ring);
+    int mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(r->buf_ring, r->bufs + (size_t)i * size, size,
+                              (unsigned short)i, mask, (int)i);
+    io_uring_buf_ring_advance(r->buf_ring, (int)count);
+    return 0;
+}
+
+static void
+prep_recv_buffered(struct io_uring_sqe *sqe, int fd)
+{
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RECV_GROUP;
+}
+
+int
+rl_ring_recv_multishot(struct rl_ring *r, struct rl_op *op, int fd)
+{
+    if (RL_UNLIKELY(!r->buf_ring)) {
+        if (r->bufs_failed)
+            return r->bufs_failed;
+        int res = setup_buffers(r);
+        if (res < 0)
+            return r->bufs_failed = res;
+    }
+    QUEUE(r, op, prep_recv_buffered(sqe, fd));
+}
+
+char *
+rl_ring_buffer(struct rl_ring *r, unsigned id)
+{
+    return r->bufs + (size_t)id * r->buf_size;
+}
+
+void
+rl_ring_buffer_recycle(struct rl_ring *r, unsigned id)
+{
+    io_uring_buf_ring_add(r->buf_ring, rl_ring_buffer(r, id), r->buf_size,
+                          (unsigned short)id,
+                          io_uring_buf_ring_mask(r->buf_count), 0);
+    io_uring_buf_ring_advance(r->buf_ring, 1);
+}
+
+unsigned
+rl_ring_buffer_size(const struct rl_ring *r)
+{
+    return r->buf_ring ? r->buf_size : 0;
 }
 
 int
@@ -253,16 +416,33 @@ rl_ring_dispatch(struct rl_ring *r)
     while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
         struct rl_op *op = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
-        unsigned more = (cqe->flags & IORING_CQE_F_MORE) ? RL_OP_MORE : 0;
+        unsigned flags = 0;
+        if (cqe->flags & IORING_CQE_F_MORE)
+            flags |= RL_OP_MORE;
+        if (cqe->flags & IORING_CQE_F_BUFFER)
+            flags |= RL_OP_BUFFER | (cqe->flags & 0xffff0000u);
+        if (cqe->flags & IORING_CQE_F_SOCK_NONEMPTY)
+            flags |= RL_OP_NONEMPTY;
         io_uring_cqe_seen(&r->uring, cqe);
         if (op == NULL)
             continue; /* a failed cancel request: its target completes */
-        if (!more)
+        if (!(flags & RL_OP_MORE))
             r->inflight--;
-        op->complete(op, res, more);
+        op->complete(op, res, flags);
         n++;
     }
     return n;
+}
+
+static void
+free_buffers(struct rl_ring *r)
+{
+    if (r->buf_ring)
+        munmap(r->buf_ring, r->buf_count * sizeof(struct io_uring_buf));
+    if (r->bufs)
+        munmap(r->bufs, (size_t)r->buf_count * r->buf_size);
+    r->buf_ring = NULL;
+    r->bufs = NULL;
 }
 
 void
@@ -272,6 +452,7 @@ rl_ring_close(struct rl_ring *r)
         /* The child's copy of the mappings was never inherited
          * (dontfork): only the descriptor is ours to close. */
         close(r->uring.ring_fd);
+        free_buffers(r);
         free(r);
         return;
     }
@@ -282,6 +463,7 @@ rl_ring_close(struct rl_ring *r)
          * dying context and fails them without copying into user memory
          * (io_should_terminate_tw), so their buffers are not written. */
         io_uring_queue_exit(&r->uring);
+        free_buffers(r);
         free(r);
         return;
     }
@@ -299,5 +481,6 @@ rl_ring_close(struct rl_ring *r)
                      strerror(-res));
     }
     io_uring_queue_exit(&r->uring);
+    free_buffers(r);
     free(r);
 }

@@ -19,12 +19,19 @@
 #define RL_RING_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct rl_ring;
 struct rl_op;
 
-/* Completion flag: more completions will follow for this op (multishot). */
+/* Completion flags. RL_OP_MORE: more completions will follow for this op
+ * (multishot). RL_OP_BUFFER: the data is in the ring's receive buffer
+ * RL_OP_BUFFER_ID(flags), which the receiver returns with
+ * rl_ring_buffer_recycle. RL_OP_NONEMPTY: the socket has more queued. */
 #define RL_OP_MORE 1u
+#define RL_OP_BUFFER 2u
+#define RL_OP_NONEMPTY 4u
+#define RL_OP_BUFFER_ID(flags) ((unsigned)(flags) >> 16)
 
 typedef void (*rl_op_complete_fn)(struct rl_op *op, int res, unsigned flags);
 
@@ -61,6 +68,39 @@ const char *rl_ring_describe(const struct rl_ring *r);
 int rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
                  unsigned len);
 int rl_ring_cancel(struct rl_ring *r, struct rl_op *op);
+
+/* Sockets. Stream sends are MSG_WAITALL: a short count means an error
+ * stopped the send part-way. Keep at most one send in flight per stream
+ * socket: two could interleave. */
+int rl_ring_recv(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+                 unsigned len, int flags);
+int rl_ring_send(struct rl_ring *r, struct rl_op *op, int fd, const void *buf,
+                 unsigned len, int flags);
+int rl_ring_recvmsg(struct rl_ring *r, struct rl_op *op, int fd,
+                    struct msghdr *msg, int flags);
+int rl_ring_sendmsg(struct rl_ring *r, struct rl_op *op, int fd,
+                    const struct msghdr *msg, int flags);
+int rl_ring_connect(struct rl_ring *r, struct rl_op *op, int fd,
+                    const struct sockaddr *addr, socklen_t len);
+/* One connection; addr/len may be NULL. The new fd is O_CLOEXEC. */
+int rl_ring_accept(struct rl_ring *r, struct rl_op *op, int fd,
+                   struct sockaddr *addr, socklen_t *len);
+/* One completion per accepted connection (res = the new fd) until it fails
+ * or is cancelled. */
+int rl_ring_accept_multishot(struct rl_ring *r, struct rl_op *op, int fd);
+/* One completion per arrival of data into the ring's receive buffers
+ * (RL_OP_BUFFER), until EOF (res 0), an error, or -ENOBUFS when the
+ * buffers ran out: then recycle and queue it again. */
+int rl_ring_recv_multishot(struct rl_ring *r, struct rl_op *op, int fd);
+/* Single-shot readiness: completes with the ready POLL* mask. */
+int rl_ring_poll(struct rl_ring *r, struct rl_op *op, int fd, unsigned mask);
+
+/* The ring's receive buffers: created with the first multishot receive.
+ * A buffer belongs to the receiver from its completion until recycled. */
+char *rl_ring_buffer(struct rl_ring *r, unsigned id);
+void rl_ring_buffer_recycle(struct rl_ring *r, unsigned id);
+/* Size of each receive buffer, or 0 if they could not be set up. */
+unsigned rl_ring_buffer_size(const struct rl_ring *r);
 
 /* Submits queued operations and, if timeout_ns != 0, waits until a
  * completion arrives or timeout_ns passes (-1: no limit). May block: the
