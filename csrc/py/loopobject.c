@@ -91,6 +91,38 @@ static const struct rl_loop_hooks loop_hooks = {
     .signalled = hook_signalled,
 };
 
+void
+rl_loop_completion_error(LoopObject *loop, const char *message,
+                         const char *context_key, PyObject *context)
+{
+    PyObject *exc = rl_fetch_exception();
+    if (exc == NULL)
+        return;
+    if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
+        PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) {
+        if (loop->pending_exc == NULL) {
+            loop->pending_exc = exc;
+            loop->core.interrupted = 1;
+        } else {
+            Py_DECREF(exc);
+        }
+        return;
+    }
+    PyObject *ctx = Py_BuildValue("{s:s,s:O}", "message", message,
+                                  "exception", exc);
+    if (ctx && context_key && context &&
+        PyDict_SetItemString(ctx, context_key, context) < 0)
+        Py_CLEAR(ctx);
+    PyObject *r = ctx ? PyObject_CallMethod((PyObject *)loop,
+                                            "call_exception_handler", "O", ctx)
+                      : NULL;
+    if (r == NULL)
+        PyErr_WriteUnraisable((PyObject *)loop);
+    Py_XDECREF(r);
+    Py_XDECREF(ctx);
+    Py_DECREF(exc);
+}
+
 /* ---- checks shared by the scheduling methods -------------------------- */
 
 static int
@@ -396,6 +428,18 @@ Loop_run(LoopObject *self, PyObject *Py_UNUSED(ignored))
     } while (res == 0 && !self->core.stopping);
     self->running = 0;
     self->core.stopping = 0;
+    if (self->pending_exc) {
+        /* A completion stashed SystemExit/KeyboardInterrupt. */
+        PyObject *exc = self->pending_exc;
+        self->pending_exc = NULL;
+        if (res == -1 && PyErr_Occurred()) {
+            Py_DECREF(exc); /* something newer is already propagating */
+        } else {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        return NULL;
+    }
     if (res == -1)
         return NULL;
     if (res < 0)
@@ -564,6 +608,7 @@ Loop_clear(LoopObject *self)
 {
     Py_CLEAR(self->task_factory);
     Py_CLEAR(self->current_handle);
+    Py_CLEAR(self->pending_exc);
     if (!self->running)
         drop_queued(self);
     return 0;

@@ -42,7 +42,9 @@ module_exec(PyObject *module)
         !state->str_slow_duration || !state->str_create_task_slow)
         return -1;
     if (rl_handle_setup_types(module, state) < 0 ||
-        rl_loop_setup_type(module, state) < 0)
+        rl_loop_setup_type(module, state) < 0 ||
+        rl_transport_setup_type(module, state) < 0 ||
+        rl_acceptor_setup_type(module, state) < 0)
         return -1;
     return 0;
 }
@@ -54,6 +56,10 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->LoopType);
     Py_VISIT(state->HandleType);
     Py_VISIT(state->TimerHandleType);
+    Py_VISIT(state->TransportType);
+    Py_VISIT(state->AcceptorType);
+    Py_VISIT(state->BufferedProtocol);
+    Py_VISIT(state->minus_one);
     Py_VISIT(state->Future);
     Py_VISIT(state->Task);
     Py_VISIT(state->format_callback_source);
@@ -74,6 +80,10 @@ module_clear(PyObject *module)
     Py_CLEAR(state->LoopType);
     Py_CLEAR(state->HandleType);
     Py_CLEAR(state->TimerHandleType);
+    Py_CLEAR(state->TransportType);
+    Py_CLEAR(state->AcceptorType);
+    Py_CLEAR(state->BufferedProtocol);
+    Py_CLEAR(state->minus_one);
     Py_CLEAR(state->Future);
     Py_CLEAR(state->Task);
     Py_CLEAR(state->format_callback_source);

@@ -20,6 +20,10 @@ typedef struct {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
+    PyTypeObject *TransportType;      /* StreamTransport */
+    PyTypeObject *AcceptorType;
+    PyObject *BufferedProtocol;       /* asyncio.BufferedProtocol */
+    PyObject *minus_one;              /* get_buffer(-1) */
     PyObject *Future;                 /* asyncio.Future */
     PyObject *Task;                   /* asyncio.Task */
     PyObject *format_callback_source; /* asyncio.format_helpers */
@@ -58,6 +62,7 @@ typedef struct {
     PyObject *task_factory;
     PyObject *current_handle;
     PyThreadState *blocked_tstate; /* saved while the ring may block */
+    PyObject *pending_exc; /* SystemExit/KeyboardInterrupt from a completion */
     unsigned long thread_ident;    /* thread running the loop, or 0 */
     char debug;
     char closed;
@@ -97,8 +102,19 @@ void rl_handle_release_queued(HandleObject *h);
  * exception handler. */
 int rl_handle_run(HandleObject *h);
 
+/* transportobject.c, acceptorobject.c */
+int rl_transport_setup_type(PyObject *module, rl_state *state);
+int rl_acceptor_setup_type(PyObject *module, rl_state *state);
+
 /* loopobject.c */
 int rl_loop_setup_type(PyObject *module, rl_state *state);
+/* For completion handlers, which run outside any Handle: takes the
+ * exception being raised. SystemExit and KeyboardInterrupt end the
+ * iteration and propagate from run_forever (as from a Handle); anything
+ * else goes to the loop's exception handler with `message` and the
+ * optional context object under `context_key`. */
+void rl_loop_completion_error(LoopObject *loop, const char *message,
+                              const char *context_key, PyObject *context);
 
 /* The exception being raised, as one object (PyErr_GetRaisedException). */
 static inline PyObject *

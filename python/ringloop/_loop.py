@@ -20,6 +20,7 @@ import weakref
 from asyncio import base_events, coroutines, events, format_helpers, futures
 
 from . import _core
+from ._network import NetworkMixin
 
 __all__ = ("EventLoop",)
 
@@ -30,8 +31,6 @@ logger = logging.getLogger("asyncio")
 # NotImplementedError naming the method and the missing feature.
 _NOT_YET = {
     "networking": (
-        "create_connection", "create_server", "create_unix_connection",
-        "create_unix_server", "connect_accepted_socket", "sendfile",
         "sock_recv", "sock_recv_into", "sock_recvfrom", "sock_recvfrom_into",
         "sock_sendall", "sock_sendto", "sock_connect", "sock_accept",
         "sock_sendfile", "add_reader", "remove_reader", "add_writer",
@@ -61,7 +60,7 @@ def _not_implemented(name: str, feature: str):
     return method
 
 
-class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
+class EventLoop(NetworkMixin, _core.Loop, asyncio.AbstractEventLoop):
     """An asyncio event loop whose I/O runs on Linux io_uring."""
 
     def __init__(self) -> None:
@@ -71,6 +70,8 @@ class EventLoop(_core.Loop, asyncio.AbstractEventLoop):
         self._executor_shutdown_called = False
         self._asyncgens = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
+        self._transports = weakref.WeakValueDictionary()  # fd -> transport
+        self._acceptors = {}  # listening fd -> _core.Acceptor
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
         self.set_debug(coroutines._is_debug_mode())
