@@ -5,9 +5,14 @@
  * connection calls callback(fd) straight from completion dispatch (fd is a
  * new O_CLOEXEC descriptor the callback owns). When the accept ends with
  * an error, callback(-errno) is called and the acceptor is idle until
- * start() again. close() cancels the accept and closes the socket once the
- * kernel has let go of it (a pending accept keeps a listening socket
- * open, so closing it earlier would leave it accepting).
+ * start() again.
+ *
+ * The acceptor works on its own duplicate of the socket's descriptor, so
+ * the caller may close the socket object at once, as asyncio does. A
+ * pending accept keeps the listening file open, so close() first shuts
+ * the socket down (new connections are refused from that moment, as after
+ * close(2)), cancels the accept, and closes the duplicate once the final
+ * completion says the kernel has let go of it.
  *
  * Lifetime: while an accept is in flight it holds a reference to the
  * acceptor. Threads: loop thread only.
@@ -15,31 +20,27 @@
 #include "py/module.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef struct {
     PyObject_HEAD
     LoopObject *loop;
-    PyObject *sock;
     PyObject *callback;
     struct rl_op op;
-    int fd;
+    int fd; /* our duplicate, -1 once closed */
     char armed;
     char closed;
 } AcceptorObject;
 
 static void
-close_socket_when_idle(AcceptorObject *a)
+close_fd_when_idle(AcceptorObject *a)
 {
-    if (!a->closed || a->armed || a->sock == NULL)
+    if (!a->closed || a->armed || a->fd < 0)
         return;
-    PyObject *sock = a->sock;
-    a->sock = NULL;
-    PyObject *r = PyObject_CallMethod(sock, "close", NULL);
-    if (r == NULL)
-        PyErr_WriteUnraisable(sock);
-    Py_XDECREF(r);
-    Py_DECREF(sock);
+    close(a->fd);
+    a->fd = -1;
 }
 
 static int
@@ -56,7 +57,7 @@ report(AcceptorObject *a, int value)
     Py_XDECREF(arg);
     if (r == NULL)
         rl_loop_completion_error(a->loop, "Error on accepting a connection",
-                                 "socket", a->sock ? a->sock : Py_None);
+                                 NULL, NULL);
     Py_XDECREF(r);
 }
 
@@ -76,12 +77,12 @@ accept_complete(struct rl_op *op, int res, unsigned flags)
         report(a, res);
         if (final && !a->closed && start(a) < 0)
             rl_loop_completion_error(a->loop, "Error on accepting a "
-                                     "connection", "socket", a->sock);
+                                     "connection", NULL, NULL);
     } else if (res != -ECANCELED) {
         report(a, res);
     }
     if (final) {
-        close_socket_when_idle(a);
+        close_fd_when_idle(a);
         Py_DECREF(a);
     }
 }
@@ -115,11 +116,12 @@ Acceptor_close(AcceptorObject *a, PyObject *Py_UNUSED(ignored))
     if (a->closed)
         Py_RETURN_NONE;
     a->closed = 1;
-    if (a->armed && !loop_gone(a))
-        rl_ring_cancel(a->loop->core.ring, &a->op);
-    close_socket_when_idle(a);
-    if (PyErr_Occurred())
-        return NULL;
+    if (a->armed) {
+        shutdown(a->fd, SHUT_RD); /* stop listening now */
+        if (!loop_gone(a))
+            rl_ring_cancel(a->loop->core.ring, &a->op);
+    }
+    close_fd_when_idle(a);
     Py_RETURN_NONE;
 }
 
@@ -140,10 +142,13 @@ Acceptor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     AcceptorObject *a = (AcceptorObject *)type->tp_alloc(type, 0);
     if (a == NULL)
         return NULL;
+    a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (a->fd < 0) {
+        Py_DECREF(a);
+        return rl_set_oserror(-errno);
+    }
     a->loop = (LoopObject *)Py_NewRef(loop);
-    a->sock = Py_NewRef(sock);
     a->callback = Py_NewRef(callback);
-    a->fd = fd;
     a->op.complete = accept_complete;
     return (PyObject *)a;
 }
@@ -153,7 +158,6 @@ Acceptor_traverse(AcceptorObject *a, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(a));
     Py_VISIT(a->loop);
-    Py_VISIT(a->sock);
     Py_VISIT(a->callback);
     return 0;
 }
@@ -171,7 +175,8 @@ Acceptor_dealloc(AcceptorObject *a)
     PyTypeObject *tp = Py_TYPE(a);
     PyObject_GC_UnTrack(a);
     Acceptor_clear(a);
-    Py_CLEAR(a->sock);
+    a->closed = 1;
+    close_fd_when_idle(a); /* never armed here: an accept holds a ref */
     Py_CLEAR(a->loop);
     tp->tp_free((PyObject *)a);
     Py_DECREF(tp);
@@ -193,7 +198,8 @@ static PyMethodDef Acceptor_methods[] = {
     {"start", (PyCFunction)Acceptor_start, METH_NOARGS,
      "Queue the multishot accept (no-op if queued or closed)."},
     {"close", (PyCFunction)Acceptor_close, METH_NOARGS,
-     "Stop accepting; the socket closes when the kernel lets go of it."},
+     "Stop accepting now; the duplicate descriptor closes when the kernel "
+     "lets go of it."},
     {NULL},
 };
 

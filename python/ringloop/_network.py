@@ -141,7 +141,6 @@ class NetworkMixin:
 
     def _stop_serving(self, sock) -> None:
         acceptor = self._acceptors.pop(sock.fileno(), None)
-        if acceptor is None:
-            sock.close()
-        else:
-            acceptor.close()  # closes sock once the kernel lets go of it
+        if acceptor is not None:
+            acceptor.close()  # refuses new connections from now on
+        sock.close()
