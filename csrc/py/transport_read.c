@@ -1,0 +1,410 @@
+/*
+ * transport_read.c - a StreamTransport's receiving side, straight from
+ * completion dispatch: delivery to Protocol.data_received or
+ * BufferedProtocol.get_buffer/buffer_updated, EOF, pause and resume (held
+ * completions).
+ *
+ * Two modes. Small messages: one multishot receive into the ring's shared
+ * buffers, copied out per completion (no re-arm per message). Large
+ * messages (direct mode): one single-shot receive at a time straight into
+ * the reader's memory - a fresh bytes for a Protocol, get_buffer()'s
+ * buffer for a BufferedProtocol - which saves a copy through memory that
+ * is cold at these sizes (research/echo_ceiling.md, 100 KiB). The target
+ * belongs to the receive until its completion.
+ */
+#include "py/transport.h"
+
+#include <errno.h>
+
+/* ---- reading ---------------------------------------------------------- */
+
+static const char GET_BUFFER_FAILED[] =
+    "Fatal error: protocol.get_buffer() call failed.";
+
+void
+tr_release_read_target(TransportObject *t)
+{
+    Py_CLEAR(t->rbytes);
+    if (t->rview_held) {
+        t->rview_held = 0;
+        PyBuffer_Release(&t->rview);
+    }
+}
+
+/* Queues one receive into the reader's memory: 0, -errno, or 1 with a
+ * Python exception set. */
+static int
+start_direct(TransportObject *t)
+{
+    char *buf;
+    Py_ssize_t len;
+    if (t->data_received != NULL) {
+        t->rbytes = PyBytes_FromStringAndSize(NULL, DIRECT_SIZE);
+        if (t->rbytes == NULL)
+            return 1;
+        buf = PyBytes_AS_STRING(t->rbytes);
+        len = DIRECT_SIZE;
+    } else {
+        PyObject *obj =
+            PyObject_CallOneArg(t->get_buffer, t->loop->state->minus_one);
+        int res = obj ? PyObject_GetBuffer(obj, &t->rview, PyBUF_WRITABLE)
+                      : -1;
+        Py_XDECREF(obj);
+        if (res < 0)
+            return 1;
+        t->rview_held = 1;
+        if (t->rview.len == 0) {
+            tr_release_read_target(t);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "get_buffer() returned an empty buffer");
+            return 1;
+        }
+        buf = t->rview.buf;
+        len = t->rview.len > (1 << 30) ? (1 << 30) : t->rview.len;
+    }
+    int res = rl_ring_recv(t->loop->core.ring, &t->recv_op, t->fd, buf,
+                           (unsigned)len, 0);
+    if (res < 0)
+        tr_release_read_target(t);
+    return res;
+}
+
+void
+tr_start_receive(TransportObject *t)
+{
+    if (t->recv_state == RECV_CANCELLING) {
+        t->rearm = 1;
+        return;
+    }
+    if (t->recv_state != RECV_IDLE || loop_gone(t))
+        return;
+    int res = t->direct ? start_direct(t)
+                        : rl_ring_recv_multishot(t->loop->core.ring,
+                                                 &t->recv_op, t->fd);
+    if (res == 1) {
+        tr_protocol_failed(t, GET_BUFFER_FAILED);
+        return;
+    }
+    if (res < 0) {
+        tr_os_failed(t, res, "Fatal read error on socket transport");
+        return;
+    }
+    t->recv_state = RECV_ARMED;
+    Py_INCREF(t);
+}
+
+void
+tr_stop_receive(TransportObject *t)
+{
+    t->rearm = 0;
+    if (t->recv_state != RECV_ARMED || loop_gone(t))
+        return;
+    if (rl_ring_cancel(t->loop->core.ring, &t->recv_op) == 0)
+        t->recv_state = RECV_CANCELLING;
+}
+
+int
+tr_is_reading(TransportObject *t)
+{
+    return !t->closing && !t->paused;
+}
+
+static void
+on_eof(TransportObject *t)
+{
+    PyObject *keep = PyObject_CallMethod(t->protocol, "eof_received", NULL);
+    if (keep == NULL) {
+        tr_protocol_failed(t, "Fatal error: protocol.eof_received() call "
+                           "failed.");
+        return;
+    }
+    int keep_open = PyObject_IsTrue(keep);
+    Py_DECREF(keep);
+    if (keep_open < 0) {
+        tr_protocol_failed(t, "Fatal error: protocol.eof_received() call "
+                           "failed.");
+        return;
+    }
+    if (!keep_open) {
+        PyObject *r = Transport_close(t, NULL);
+        if (r == NULL)
+            tr_protocol_failed(t, "Fatal error on transport");
+        Py_XDECREF(r);
+    }
+}
+
+/* Hands data to a BufferedProtocol, through as many buffers as it takes. */
+static void
+deliver_buffered(TransportObject *t, const char *data, Py_ssize_t len)
+{
+    while (len > 0 && !t->conn_lost) {
+        PyObject *obj =
+            PyObject_CallOneArg(t->get_buffer, t->loop->state->minus_one);
+        Py_buffer view;
+        if (obj == NULL) {
+            tr_protocol_failed(t, GET_BUFFER_FAILED);
+            return;
+        }
+        int res = PyObject_GetBuffer(obj, &view, PyBUF_WRITABLE);
+        Py_DECREF(obj);
+        if (res < 0) {
+            tr_protocol_failed(t, GET_BUFFER_FAILED);
+            return;
+        }
+        if (view.len == 0) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "get_buffer() returned an empty buffer");
+            tr_protocol_failed(t, GET_BUFFER_FAILED);
+            return;
+        }
+        Py_ssize_t n = view.len < len ? view.len : len;
+        memcpy(view.buf, data, (size_t)n);
+        PyBuffer_Release(&view);
+        data += n;
+        len -= n;
+        PyObject *nobj = PyLong_FromSsize_t(n);
+        PyObject *r = nobj ? PyObject_CallOneArg(t->buffer_updated, nobj)
+                           : NULL;
+        Py_XDECREF(nobj);
+        if (r == NULL) {
+            tr_protocol_failed(t, "Fatal error: protocol.buffer_updated() "
+                               "call failed.");
+            return;
+        }
+        Py_DECREF(r);
+    }
+}
+
+static void
+deliver(TransportObject *t, const char *data, Py_ssize_t len)
+{
+    if (t->data_received == NULL) {
+        deliver_buffered(t, data, len);
+        return;
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize(data, len);
+    PyObject *r = bytes ? PyObject_CallOneArg(t->data_received, bytes) : NULL;
+    Py_XDECREF(bytes);
+    if (r == NULL) {
+        tr_protocol_failed(t, "Fatal error: protocol.data_received() call "
+                           "failed.");
+        return;
+    }
+    Py_DECREF(r);
+}
+
+/* Data or an end that arrived while paused: keep it for resume_reading. */
+static void
+hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
+{
+    if (len > 0) {
+        PyObject *bytes = PyBytes_FromStringAndSize(data, len);
+        if (bytes == NULL || (t->held == NULL && !(t->held = PyList_New(0))) ||
+            PyList_Append(t->held, bytes) < 0) {
+            Py_XDECREF(bytes);
+            tr_protocol_failed(t, "Fatal read error on socket transport");
+            return;
+        }
+        Py_DECREF(bytes);
+    }
+    if (status)
+        t->held_status = status;
+}
+
+static void
+on_read_end(TransportObject *t, int status)
+{
+    if (status == 1) {
+        on_eof(t);
+    } else {
+        tr_os_failed(t, status, "Fatal read error on socket transport");
+    }
+}
+
+/* A direct receive's completion: the data is already in its reader's
+ * memory. */
+static void
+direct_complete(TransportObject *t, int res)
+{
+    int status = res > 0 ? 0 : res == 0 ? 1 : res; /* 1: EOF */
+    if (loop_gone(t) || t->conn_lost || t->protocol == NULL) {
+        /* closing: drop it */
+    } else if (res == -ECANCELED) {
+        if (t->rearm && tr_is_reading(t)) {
+            t->rearm = 0;
+            tr_start_receive(t);
+        }
+        t->rearm = 0;
+    } else if (t->paused || t->held != NULL) {
+        const char *data = t->rbytes ? PyBytes_AS_STRING(t->rbytes)
+                                     : (const char *)t->rview.buf;
+        hold(t, data, res > 0 ? res : 0, status);
+    } else if (res > 0) {
+        PyObject *r;
+        if (t->rbytes != NULL) {
+            PyObject *bytes = t->rbytes;
+            t->rbytes = NULL;
+            if (_PyBytes_Resize(&bytes, res) < 0) {
+                tr_protocol_failed(t, "Fatal read error on socket transport");
+                return;
+            }
+            r = PyObject_CallOneArg(t->data_received, bytes);
+            Py_DECREF(bytes);
+        } else {
+            tr_release_read_target(t);
+            PyObject *n = PyLong_FromLong(res);
+            r = n ? PyObject_CallOneArg(t->buffer_updated, n) : NULL;
+            Py_XDECREF(n);
+        }
+        if (r == NULL) {
+            tr_protocol_failed(t, t->data_received
+                                      ? "Fatal error: protocol.data_received() "
+                                        "call failed."
+                                      : "Fatal error: protocol.buffer_updated() "
+                                        "call failed.");
+            return;
+        }
+        Py_DECREF(r);
+        if (res < DIRECT_LEAVE)
+            t->direct = 0;
+        if (tr_is_reading(t) && !t->conn_lost)
+            tr_start_receive(t);
+    } else {
+        on_read_end(t, status);
+    }
+}
+
+void
+tr_recv_complete(struct rl_op *op, int res, unsigned flags)
+{
+    TransportObject *t = T_OF(recv_op, op);
+    if (t->rbytes != NULL || t->rview_held) {
+        t->recv_state = RECV_IDLE;
+        direct_complete(t, res);
+        tr_release_read_target(t);
+        tr_maybe_close_socket(t);
+        Py_DECREF(t);
+        return;
+    }
+    struct rl_ring *ring = t->loop->core.ring;
+    const char *data = NULL;
+    if (flags & RL_OP_BUFFER)
+        data = rl_ring_buffer(ring, RL_OP_BUFFER_ID(flags));
+    int final = !(flags & RL_OP_MORE);
+    if (final)
+        t->recv_state = RECV_IDLE;
+    int status = res > 0 ? 0 : res == 0 ? 1 : res; /* 1: EOF */
+
+    if (loop_gone(t) || t->conn_lost || t->protocol == NULL) {
+        /* closing: drop it */
+    } else if (res == -ECANCELED || res == -ENOBUFS) {
+        /* cancelled by pause/close, or the buffers ran dry: the loop
+         * returns buffers as it copies, so receiving again works */
+        if (res == -ENOBUFS || t->rearm) {
+            t->rearm = 0;
+            if (tr_is_reading(t))
+                tr_start_receive(t);
+        }
+    } else if (t->paused || t->held != NULL) {
+        hold(t, data, res > 0 ? res : 0, status);
+    } else if (res > 0) {
+        deliver(t, data, res);
+        if (res >= DIRECT_ENTER && !t->direct && !t->conn_lost) {
+            t->direct = 1; /* large messages: read them in place */
+            if (!final) {
+                tr_stop_receive(t);
+                t->rearm = 1;
+            }
+        }
+        if (final && tr_is_reading(t) && !t->conn_lost)
+            tr_start_receive(t); /* the kernel ended the multishot early */
+    } else {
+        on_read_end(t, status);
+    }
+    if (data)
+        rl_ring_buffer_recycle(ring, RL_OP_BUFFER_ID(flags));
+    if (final) {
+        tr_maybe_close_socket(t);
+        Py_DECREF(t);
+    }
+}
+
+/* Delivers what arrived while paused, then receives again. */
+PyObject *
+Transport_deliver_held(TransportObject *t, PyObject *Py_UNUSED(ignored))
+{
+    while (t->held != NULL && !t->paused && !t->conn_lost) {
+        PyObject *held = t->held;
+        int status = t->held_status;
+        t->held = NULL;
+        t->held_status = 0;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(held); i++) {
+            PyObject *b = PyList_GET_ITEM(held, i);
+            if (t->paused || t->conn_lost) { /* paused again: keep the rest */
+                hold(t, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), 0);
+                continue;
+            }
+            deliver(t, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+        }
+        Py_DECREF(held);
+        if (status) {
+            if (t->paused || t->conn_lost)
+                hold(t, NULL, 0, status);
+            else
+                on_read_end(t, status);
+            Py_RETURN_NONE;
+        }
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    if (t->held == NULL && tr_is_reading(t) && !t->conn_lost)
+        tr_start_receive(t);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+Transport_start_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
+{
+    if (tr_is_reading(t) && !t->conn_lost && t->protocol != NULL)
+        tr_start_receive(t);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyObject *
+Transport_pause_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
+{
+    if (!tr_is_reading(t))
+        Py_RETURN_NONE;
+    t->paused = 1;
+    tr_stop_receive(t);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+Transport_resume_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
+{
+    if (t->closing || !t->paused)
+        Py_RETURN_NONE;
+    t->paused = 0;
+    /* Like asyncio, data flows again from the next iteration on. */
+    PyObject *fn = PyObject_GetAttrString((PyObject *)t, "_deliver_held");
+    if (fn == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallMethod((PyObject *)t->loop, "call_soon", "O",
+                                      fn);
+    Py_DECREF(fn);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+Transport_is_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(tr_is_reading(t));
+}
+
