@@ -222,12 +222,16 @@ on_read_end(TransportObject *t, int status)
     }
 }
 
-/* A direct receive's completion: the data is already in its reader's
- * memory. */
+/* A direct receive's completion: the data is already in its target,
+ * which the caller took from the transport (a new receive may start here
+ * with a new target). Consumes `bytes` and releases `view`. */
 static void
-direct_complete(TransportObject *t, int res)
+direct_complete(TransportObject *t, int res, PyObject *bytes,
+                Py_buffer *view)
 {
     int status = res > 0 ? 0 : res == 0 ? 1 : res; /* 1: EOF */
+    PyObject *r = NULL;
+    const char *failed = NULL;
     if (loop_gone(t) || t->conn_lost || t->protocol == NULL) {
         /* closing: drop it */
     } else if (res == -ECANCELED) {
@@ -237,42 +241,37 @@ direct_complete(TransportObject *t, int res)
         }
         t->rearm = 0;
     } else if (t->paused || t->held != NULL) {
-        const char *data = t->rbytes ? PyBytes_AS_STRING(t->rbytes)
-                                     : (const char *)t->rview.buf;
+        const char *data = bytes ? PyBytes_AS_STRING(bytes)
+                                 : (const char *)view->buf;
         hold(t, data, res > 0 ? res : 0, status);
     } else if (res > 0) {
-        PyObject *r;
-        if (t->rbytes != NULL) {
-            PyObject *bytes = t->rbytes;
-            t->rbytes = NULL;
-            if (_PyBytes_Resize(&bytes, res) < 0) {
-                tr_protocol_failed(t, "Fatal read error on socket transport");
-                return;
-            }
-            r = PyObject_CallOneArg(t->data_received, bytes);
-            Py_DECREF(bytes);
+        if (bytes != NULL) {
+            failed = "Fatal error: protocol.data_received() call failed.";
+            if (_PyBytes_Resize(&bytes, res) == 0)
+                r = PyObject_CallOneArg(t->data_received, bytes);
         } else {
-            tr_release_read_target(t);
+            failed = "Fatal error: protocol.buffer_updated() call failed.";
+            PyBuffer_Release(view);
+            view = NULL;
             PyObject *n = PyLong_FromLong(res);
             r = n ? PyObject_CallOneArg(t->buffer_updated, n) : NULL;
             Py_XDECREF(n);
         }
         if (r == NULL) {
-            tr_protocol_failed(t, t->data_received
-                                      ? "Fatal error: protocol.data_received() "
-                                        "call failed."
-                                      : "Fatal error: protocol.buffer_updated() "
-                                        "call failed.");
-            return;
+            tr_protocol_failed(t, failed);
+        } else {
+            Py_DECREF(r);
+            if (res < DIRECT_LEAVE)
+                t->direct = 0;
+            if (tr_is_reading(t) && !t->conn_lost)
+                tr_start_receive(t);
         }
-        Py_DECREF(r);
-        if (res < DIRECT_LEAVE)
-            t->direct = 0;
-        if (tr_is_reading(t) && !t->conn_lost)
-            tr_start_receive(t);
     } else {
         on_read_end(t, status);
     }
+    Py_XDECREF(bytes);
+    if (view != NULL)
+        PyBuffer_Release(view);
 }
 
 void
@@ -280,9 +279,13 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
 {
     TransportObject *t = T_OF(recv_op, op);
     if (t->rbytes != NULL || t->rview_held) {
+        PyObject *bytes = t->rbytes;
+        Py_buffer view = t->rview;
+        int had_view = t->rview_held;
+        t->rbytes = NULL;
+        t->rview_held = 0;
         t->recv_state = RECV_IDLE;
-        direct_complete(t, res);
-        tr_release_read_target(t);
+        direct_complete(t, res, bytes, had_view ? &view : NULL);
         tr_maybe_close_socket(t);
         Py_DECREF(t);
         return;
