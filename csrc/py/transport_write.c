@@ -20,7 +20,24 @@ flow_call(TransportObject *t, const char *method)
     }
     char message[64];
     snprintf(message, sizeof(message), "protocol.%s() failed", method);
-    rl_loop_completion_error(t->loop, message, "transport", (PyObject *)t);
+    if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
+        PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        rl_loop_completion_error(t->loop, message, NULL, NULL);
+        return;
+    }
+    /* asyncio's _FlowControlMixin reports it with transport and protocol */
+    PyObject *exc = rl_fetch_exception();
+    PyObject *ctx = Py_BuildValue("{s:s,s:O,s:O,s:O}", "message", message,
+                                  "exception", exc, "transport", t,
+                                  "protocol", t->protocol);
+    r = ctx ? PyObject_CallMethod((PyObject *)t->loop,
+                                  "call_exception_handler", "O", ctx)
+            : NULL;
+    if (r == NULL)
+        PyErr_WriteUnraisable((PyObject *)t);
+    Py_XDECREF(r);
+    Py_XDECREF(ctx);
+    Py_XDECREF(exc);
 }
 
 static void
