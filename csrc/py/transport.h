@@ -36,7 +36,11 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *extra; /* BaseTransport.__slots__ = ('_extra',): keep first */
+    /* The slots of the Python bases come first: BaseTransport's _extra,
+     * then _FlowControlMixin's four, which this type shadows with its own
+     * attributes (they stay NULL). */
+    PyObject *extra;
+    PyObject *unused_flow_slots[4];
     PyObject *weakreflist;
     LoopObject *loop;
     PyObject *sock;

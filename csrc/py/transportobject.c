@@ -3,7 +3,8 @@
  * transport. ringloop._transports.SocketTransport subclasses it and keeps
  * the cold paths (construction, repr, connection_lost, the destructor's
  * warning); everything per message is here. The type derives from
- * asyncio.Transport, so its first field is BaseTransport's `_extra` slot.
+ * asyncio's _FlowControlMixin (an asyncio.Transport, and what asyncio's
+ * sendfile fallback requires), so its layout starts with their slots.
  *
  * Reading: while reading, one multishot receive fills the ring's receive
  * buffers; each completion copies its bytes out, returns the buffer and
@@ -460,7 +461,7 @@ rl_transport_setup_type(PyObject *module, rl_state *state)
     PyObject *transports = PyImport_ImportModule("asyncio.transports");
     PyObject *protocols = PyImport_ImportModule("asyncio.protocols");
     PyObject *base = transports ? PyObject_GetAttrString(transports,
-                                                         "Transport")
+                                                         "_FlowControlMixin")
                                 : NULL;
     state->BufferedProtocol =
         protocols ? PyObject_GetAttrString(protocols, "BufferedProtocol")
@@ -477,7 +478,8 @@ rl_transport_setup_type(PyObject *module, rl_state *state)
         (Py_ssize_t)offsetof(TransportObject, weakreflist)) {
         Py_DECREF(base);
         PyErr_SetString(PyExc_ImportError,
-                        "asyncio.Transport has an unexpected layout");
+                        "asyncio's _FlowControlMixin has an unexpected "
+                        "layout");
         return -1;
     }
     state->TransportType =
