@@ -140,7 +140,25 @@ class NetworkMixin:
         self.call_later(constants.ACCEPT_RETRY_DELAY, acceptor.start)
 
     def _stop_serving(self, sock) -> None:
+        # Python 3.13's create_unix_server records the socket file it made
+        # (cleanup_socket=True) so that closing the server removes it.
+        inode = self._unix_server_sockets.pop(sock, None)
+        path = sock.getsockname() if inode is not None else None
         acceptor = self._acceptors.pop(sock.fileno(), None)
         if acceptor is not None:
             acceptor.close()  # refuses new connections from now on
         sock.close()
+        if path is not None:
+            _remove_socket_file(path, inode)
+
+
+def _remove_socket_file(path, inode) -> None:
+    """Removes a Unix server's socket file unless another took its place."""
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        logger.error("Unable to clean up listening UNIX socket %r: %r",
+                     path, err)
