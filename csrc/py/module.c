@@ -44,7 +44,8 @@ module_exec(PyObject *module)
     if (rl_handle_setup_types(module, state) < 0 ||
         rl_loop_setup_type(module, state) < 0 ||
         rl_transport_setup_type(module, state) < 0 ||
-        rl_acceptor_setup_type(module, state) < 0)
+        rl_acceptor_setup_type(module, state) < 0 ||
+        rl_sock_setup_types(module) < 0)
         return -1;
     return 0;
 }

@@ -21,6 +21,7 @@ from asyncio import base_events, coroutines, events, format_helpers, futures
 
 from . import _core
 from ._network import NetworkMixin
+from ._sockets import SocketsMixin
 
 __all__ = ("EventLoop",)
 
@@ -30,12 +31,6 @@ logger = logging.getLogger("asyncio")
 # Loop methods that later work will provide; until then they raise a clear
 # NotImplementedError naming the method and the missing feature.
 _NOT_YET = {
-    "networking": (
-        "sock_recv", "sock_recv_into", "sock_recvfrom", "sock_recvfrom_into",
-        "sock_sendall", "sock_sendto", "sock_connect", "sock_accept",
-        "sock_sendfile", "add_reader", "remove_reader", "add_writer",
-        "remove_writer", "getaddrinfo", "getnameinfo",
-    ),
     "TLS": ("start_tls",),
     "UDP": ("create_datagram_endpoint",),
     "pipes": ("connect_read_pipe", "connect_write_pipe"),
@@ -60,7 +55,8 @@ def _not_implemented(name: str, feature: str):
     return method
 
 
-class EventLoop(NetworkMixin, _core.Loop, asyncio.AbstractEventLoop):
+class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
+                asyncio.AbstractEventLoop):
     """An asyncio event loop whose I/O runs on Linux io_uring."""
 
     def __init__(self) -> None:
@@ -72,6 +68,7 @@ class EventLoop(NetworkMixin, _core.Loop, asyncio.AbstractEventLoop):
         self._asyncgens_shutdown_called = False
         self._transports = weakref.WeakValueDictionary()  # fd -> transport
         self._acceptors = {}  # listening fd -> _core.Acceptor
+        self._unix_server_sockets = {}  # socket -> inode (3.13 cleanup)
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
         self.set_debug(coroutines._is_debug_mode())
