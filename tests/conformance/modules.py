@@ -117,11 +117,12 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
     # BaseTest builds a BaseEventLoop by hand: re-bound by a patch
     Spec("pep492", policy=False, patch="pep492", default=True),
 
-    # --- networking; ready for --modules, not yet in the default set
-    Spec("streams", classes=("StreamTests",)),
+    # --- networking
+    Spec("streams", classes=("StreamTests",), default=True),
     Spec("ssl", classes=("TestSSL",)),
     Spec("server", classes=("TestServer2", "UnixServerCleanupTests"),
-         mixins=(Mixin("RingStartServerTests", ("BaseStartServer", _UT), "new_loop"),)),
+         mixins=(Mixin("RingStartServerTests", ("BaseStartServer", _UT), "new_loop"),),
+         default=True),
     # --- class A: explicit loop through a hook
     Spec("events", policy=False, mixins=(
         Mixin("RingEventLoopTests",
@@ -136,13 +137,13 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
     # asyncio.run()/Runner through a TestPolicy whose loops come from a patched
     # BaseTest.new_loop
     Spec("runners", policy=False, patch="runners", default=True),
-    Spec("sock_lowlevel", policy=False, mixins=(
+    Spec("sock_lowlevel", policy=False, default=True, mixins=(
         Mixin("RingSockTests", ("BaseSockTestsMixin", _TU), "create_event_loop"),)),
-    Spec("sendfile", policy=False, mixins=(
+    Spec("sendfile", policy=False, default=True, mixins=(
         Mixin("RingSendfileTests", ("SendfileTestsBase", _TU), "create_event_loop"),)),
     Spec("sslproto", policy=False, mixins=(
         Mixin("RingStartTLSTests", ("BaseStartTLS", _UT), "new_loop"),)),
-    Spec("buffered_proto", policy=False, mixins=(
+    Spec("buffered_proto", policy=False, default=True, mixins=(
         Mixin("RingBufferedProtocolTests", ("BaseTestBufferedProtocol", _UT),
               "new_loop"),)),
 ]}
