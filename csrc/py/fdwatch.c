@@ -22,7 +22,12 @@
  *
  * Bookkeeping follows asyncio's _add_reader / _remove_reader: one entry
  * per fd with the union mask, replacing a callback cancels the old Handle,
- * an emptied entry leaves the epoll set. The entry table is indexed by fd.
+ * an emptied entry leaves the epoll set, a failed change of the mask
+ * forgets the fd and raises. The entry table is indexed by fd. One
+ * deliberate difference: adding a callback for an fd already watched
+ * always re-registers it with epoll, so an fd number that was closed
+ * without remove_reader and now names another file gets watched (asyncio
+ * silently watches nothing then).
  *
  * Lifetime: the poll in flight and the queued re-arm each hold a
  * reference to the FdWatch. close() (at loop close, after the ring was
@@ -199,7 +204,10 @@ dispatch(FdWatchObject *w)
             mask |= EVENT_READ;
         mask &= w->entries[fd].events;
         for (unsigned bit = EVENT_READ; bit <= EVENT_WRITE; bit <<= 1) {
-            if (!(mask & bit) || w->entries[fd].events == 0)
+            /* an error report may have run Python code that changed the
+             * table: look again each time */
+            if (!(mask & bit) || fd >= w->nentries ||
+                w->entries[fd].events == 0)
                 continue;
             FdEntry *e = &w->entries[fd];
             HandleObject *h = bit == EVENT_READ ? e->reader : e->writer;

@@ -139,8 +139,9 @@ PyObject *rl_set_oserror(int neg_errno);
 /* The same with our own message instead of strerror's. */
 PyObject *rl_set_oserror_msg(int neg_errno, const char *message);
 
-/* sockops.c, fdwatch.c: the sock_* operations (SockOps, _SockOp) and
- * add_reader/add_writer (FdWatch); rl_sock_setup_types adds all three. */
+/* sockops*.c, fdwatch.c: the sock_* operations (SockOps, _SockOp) and
+ * add_reader/add_writer (FdWatch); rl_sock_setup_types (sockops_new.c)
+ * adds all three types to the module. */
 int rl_sock_setup_types(PyObject *module);
 int rl_fdwatch_setup_type(PyObject *module);
 

@@ -1,9 +1,9 @@
 /*
- * sockops.c - the waiting half of the loop's sock_* methods. Python
- * (ringloop/_sockets.py) checks the arguments and tries the call once
- * without waiting, exactly as asyncio does; when that would block, it asks
- * SockOps for an operation record (SockOp) that completes an asyncio
- * future when the ring says so.
+ * sockops.c - SockOp, one sock_* call waiting on the loop's ring. Python
+ * (ringloop/_sockets.py) checks the arguments and tries the socket call
+ * once without waiting, exactly as asyncio does; when that would block it
+ * asks SockOps (sockops_new.c) for a SockOp, which completes an asyncio
+ * future (an _IOFuture) when the ring says so.
  *
  * Two ways to wait:
  *  - direct: the I/O itself is the ring operation (RECV into the result
@@ -13,23 +13,31 @@
  *    called again, as asyncio's selector loop does (sendto, connect, the
  *    sendfile wait; recv/recvfrom/accept on rings without DEFER_TASKRUN,
  *    and recvfrom/accept on families other than IPv4/IPv6/Unix, whose
- *    addresses only the socket module converts).
+ *    addresses only the socket module converts). A direct operation that
+ *    meets -EAGAIN falls back to polled.
  *
- * Cancellation never loses data: the future is an _IOFuture whose
- * cancel() calls SockOp.cancel() at once, which asks the kernel to cancel
- * the operation before the loop next enters it. A direct operation is
- * handed to the kernel only just before the loop enters it (deferred
- * submission), after a last check that it was not cancelled. On a
- * DEFER_TASKRUN ring the kernel runs a receive's completion work only
- * when the loop enters it, after the submissions of that same call, so a
- * cancel queued after the last dispatch always wins against data or a
- * connection that arrived meanwhile: -ECANCELED, and the data stays in
- * the socket (research/io_uring_and_scheduler.md §A.4). Completions of
- * one io_uring_enter are all dispatched before any callback runs, so a
- * completion that beat the cancel has already settled the future, which
- * then cannot be cancelled. Other rings may run that work at any system
- * call, so there receives wait with a POLL, which takes nothing from the
- * socket, and the socket call is made only for a future not cancelled.
+ * Cancellation never loses data:
+ *  - _IOFuture.cancel() calls SockOp.cancel() at once, which asks the
+ *    kernel to cancel before the loop next enters it (a done-callback
+ *    would run an iteration later). A direct operation reaches the kernel
+ *    only just before the loop enters it (deferred submission), after a
+ *    last check that it was not cancelled.
+ *  - On a DEFER_TASKRUN ring the kernel runs a receive's completion work
+ *    only when the loop enters it, after that call's submissions, so a
+ *    cancel queued since the last dispatch wins against data or a
+ *    connection that arrived meanwhile: -ECANCELED, the data stays in the
+ *    socket (research/io_uring_and_scheduler.md §A.4). Other rings may run
+ *    that work at any system call: there receives wait with a POLL, which
+ *    takes nothing, and the socket call is made only for a live future.
+ *  - The completions of one io_uring_enter are all dispatched before any
+ *    callback runs, so a receive that beat the cancel has settled its
+ *    future first. Its task may still be cancelled before it takes the
+ *    result (asyncio.wait_for's timeout, from a callback queued earlier):
+ *    Task.cancel() then calls _IOFuture.cancel() on the done future, which
+ *    gives the data or connection back to the socket for the next call
+ *    (_sockets.py), as asyncio's selector loop would not have read it yet.
+ *    A completion that arrives for a cancelled operation anyway (not
+ *    expected on DEFER_TASKRUN rings) is given back the same way.
  *
  * Lifetime: a SockOp holds the future, the socket, its buffers (Py_buffer
  * or bytes) and the loop from creation until its final completion (or
@@ -38,7 +46,7 @@
  * _rl_op slot. While the loop is closing completions only release.
  * Threads: loop thread only.
  */
-#include "py/module.h"
+#include "py/sockops.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,58 +59,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-enum op_kind {
-    K_RECV,
-    K_RECV_INTO,
-    K_RECVFROM,
-    K_RECVFROM_INTO,
-    K_SEND,
-    K_ACCEPT,
-    K_SENDTO,
-    K_CONNECT,
-    K_WAIT_WRITABLE,
-};
-
-enum op_state { S_QUEUED, S_INFLIGHT, S_DONE };
-
-enum { SEND_CHUNK = 1 << 30 }; /* bytes per SEND (its length is 32-bit) */
-
-typedef struct {
-    PyObject_HEAD
-    rl_state *state;
-    PyTypeObject *OpType;
-    PyObject *socket_type;   /* socket.socket */
-    PyObject *set_result;    /* asyncio.Future.set_result */
-    PyObject *set_exception; /* asyncio.Future.set_exception */
-} SockOpsObject;
-
-typedef struct {
-    PyObject_HEAD
-    struct rl_op op;
-    struct rl_deferred submit;
-    SockOpsObject *ops;
-    LoopObject *loop;
-    PyObject *fut;
-    PyObject *sock;
-    PyObject *obj; /* result bytes; sendto's data; accept's (family,
-                      type, proto) */
-    PyObject *arg; /* recv_into's buffer; sendto's/connect's address */
-    Py_buffer view;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    struct msghdr msg;
-    struct iovec iov;
-    Py_ssize_t len;  /* bytes asked for, or to send */
-    Py_ssize_t done; /* sendall: bytes sent so far */
-    int fd;
-    short poll_mask;
-    char kind;
-    char state;
-    char polled; /* waiting for readiness, not doing the I/O */
-    char has_view;
-    char cancelled;
-} SockOpObject;
 
 /* ---- settling the future ---------------------------------------------- */
 
@@ -205,29 +161,7 @@ make_sockaddr(const struct sockaddr_storage *ss, socklen_t len)
     }
 }
 
-/* The families whose addresses make_sockaddr converts. */
-static int
-family_converted(PyObject *sock)
-{
-    PyObject *f = PyObject_GetAttrString(sock, "family");
-    long family = f ? PyLong_AsLong(f) : -1;
-    Py_XDECREF(f);
-    if (family == -1 && PyErr_Occurred()) {
-        PyErr_Clear(); /* a socket-like object: wait the selector way */
-        return 0;
-    }
-    return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
-}
-
 /* ---- the ring operations ------------------------------------------------ */
-
-/* Direct receives only where a cancel always beats the data (above). */
-static int
-ring_defers_taskrun(LoopObject *loop)
-{
-    return strcmp(rl_ring_describe(loop->core.ring),
-                  "single_issuer|defer_taskrun") == 0;
-}
 
 static int
 queue_send(SockOpObject *op)
@@ -501,13 +435,50 @@ with_address(SockOpObject *op, PyObject *first)
     return res;
 }
 
+static PyObject *direct_result(SockOpObject *op, int res);
+
+static const char *const kind_names[] = {
+    [K_RECV] = "recv",           [K_RECV_INTO] = "recv_into",
+    [K_RECVFROM] = "recvfrom",   [K_RECVFROM_INTO] = "recvfrom_into",
+    [K_ACCEPT] = "accept",
+};
+
+/* A receive that completed although it was cancelled (not expected on a
+ * DEFER_TASKRUN ring, see the top of this file): what it took goes back
+ * to the socket, for the next call (_sockets.SocketsMixin). */
+static void
+give_back(SockOpObject *op, int res)
+{
+    if (op->kind > K_ACCEPT || op->kind == K_SEND)
+        return;
+    PyObject *value = direct_result(op, res);
+    PyObject *r = NULL;
+    if (value != NULL) {
+        r = PyObject_CallMethod((PyObject *)op->loop, "_sock_unread_push",
+                                "OsOO", op->sock, kind_names[(int)op->kind],
+                                value, op->arg ? op->arg : Py_None);
+        Py_DECREF(value);
+    }
+    if (r == NULL)
+        rl_loop_completion_error(op->loop, "Cannot give back data received "
+                                 "by a cancelled socket operation",
+                                 NULL, NULL);
+    Py_XDECREF(r);
+}
+
 static void
 op_complete(struct rl_op *rop, int res, unsigned flags)
 {
     SockOpObject *op = rl_container_of(rop, SockOpObject, op);
-    if (op->cancelled || loop_gone(op)) {
+    if (loop_gone(op)) {
         if (op->kind == K_ACCEPT && !op->polled && res >= 0)
-            close(res); /* accepted as it was cancelled: not ours */
+            close(res); /* accepted as the loop closed: not ours */
+        release(op);
+        return;
+    }
+    if (op->cancelled) {
+        if (!op->polled && res >= 0)
+            give_back(op, res);
         release(op);
         return;
     }
@@ -524,6 +495,26 @@ op_complete(struct rl_op *rop, int res, unsigned flags)
         release(op);
         return;
     }
+    if (op->kind == K_SEND) {
+        op->done += res;
+        if (op->done < op->len) {
+            /* an error cut the send short, or it was 1 GiB: go on; the
+             * next send reports the error */
+            if (res == 0)
+                wait_ready(op);
+            else
+                requeue(op);
+            return;
+        }
+    }
+    settle(op, direct_result(op, res));
+    release(op);
+}
+
+/* The value a direct operation's future gets for a result res >= 0. */
+static PyObject *
+direct_result(SockOpObject *op, int res)
+{
     PyObject *value;
     switch (op->kind) {
     case K_RECV:
@@ -538,28 +529,14 @@ op_complete(struct rl_op *rop, int res, unsigned flags)
     case K_RECVFROM_INTO:
         value = with_address(op, PyLong_FromLong(res));
         break;
-    case K_SEND:
-        op->done += res;
-        if (op->done < op->len) {
-            /* an error cut the send short, or it was 1 GiB: go on; the
-             * next send reports the error */
-            if (res == 0)
-                wait_ready(op);
-            else
-                requeue(op);
-            return;
-        }
-        value = Py_NewRef(Py_None);
-        break;
     case K_ACCEPT:
         value = make_accepted(op, res);
         break;
-    default:
+    default: /* K_SEND */
         value = Py_NewRef(Py_None);
         break;
     }
-    settle(op, value);
-    release(op);
+    return value;
 }
 
 /* ---- SockOp ------------------------------------------------------------- */
@@ -631,7 +608,7 @@ static PyType_Slot SockOp_slots[] = {
 
 /* Not collected by the GC: an operation in flight is a root (the kernel
  * may write its buffers), and a released one holds nothing. */
-static PyType_Spec SockOp_spec = {
+PyType_Spec rl_sockop_spec = {
     .name = "ringloop._core._SockOp",
     .basicsize = sizeof(SockOpObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
@@ -639,365 +616,23 @@ static PyType_Spec SockOp_spec = {
     .slots = SockOp_slots,
 };
 
-/* ---- SockOps: the factory ---------------------------------------------- */
+/* ---- for the factory (sockops_new.c) --------------------------------- */
 
-/* Common arguments (loop, fut, sock, fd, ...): a queued operation, or
- * NULL with an exception. */
-static SockOpObject *
-op_new(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs,
-       Py_ssize_t want, const char *name, int kind)
+void
+rl_sockop_prepare(SockOpObject *op)
 {
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", name,
-                     want);
-        return NULL;
-    }
-    PyObject *loop = args[0];
-    if (!PyObject_TypeCheck(loop, ops->state->LoopType)) {
-        PyErr_SetString(PyExc_TypeError, "a ringloop loop is required");
-        return NULL;
-    }
-    LoopObject *lp = (LoopObject *)loop;
-    if (lp->closed || !lp->core_ready || lp->core.closing) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-        return NULL;
-    }
-    long fd = PyLong_AsLong(args[3]);
-    if (fd == -1 && PyErr_Occurred())
-        return NULL;
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
-        return NULL;
-    }
-    SockOpObject *op =
-        (SockOpObject *)ops->OpType->tp_alloc(ops->OpType, 0);
-    if (op == NULL)
-        return NULL;
     op->op.complete = op_complete;
     op->submit.run = submit_run;
-    op->ops = (SockOpsObject *)Py_NewRef(ops);
-    op->loop = (LoopObject *)Py_NewRef(loop);
-    op->fut = Py_NewRef(args[1]);
-    op->sock = Py_NewRef(args[2]);
-    op->fd = (int)fd;
-    op->kind = (char)kind;
-    op->state = S_QUEUED;
-    return op;
 }
 
 /* Hands a prepared operation to the loop: it reaches the kernel just
  * before the loop next enters it. Returns a new reference for Python. */
-static PyObject *
-op_start(SockOpObject *op, int polled, short poll_mask)
+PyObject *
+rl_sockop_start(SockOpObject *op, int polled, short poll_mask)
 {
     op->polled = (char)polled;
     op->poll_mask = poll_mask;
     Py_INCREF(op); /* the in-flight reference, dropped by release() */
     rl_loop_defer(&op->loop->core, &op->submit);
     return (PyObject *)op;
-}
-
-static PyObject *
-fail(SockOpObject *op)
-{
-    /* not started: only Python's reference exists */
-    op->state = S_DONE;
-    Py_DECREF(op);
-    return NULL;
-}
-
-static Py_ssize_t
-size_arg(PyObject *obj)
-{
-    Py_ssize_t n = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
-    if (n < 0 && !PyErr_Occurred())
-        PyErr_SetString(PyExc_ValueError, "negative buffer size");
-    return n;
-}
-
-static PyObject *
-SockOps_recv(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 5, "recv", K_RECV);
-    if (op == NULL)
-        return NULL;
-    if ((op->len = size_arg(args[4])) < 0)
-        return fail(op);
-    if (!ring_defers_taskrun(op->loop) || op->len == 0)
-        return op_start(op, 1, POLLIN);
-    op->obj = PyBytes_FromStringAndSize(NULL, op->len);
-    if (op->obj == NULL)
-        return fail(op);
-    return op_start(op, 0, 0);
-}
-
-static int
-writable_view(SockOpObject *op, PyObject *buf, Py_ssize_t nbytes)
-{
-    if (PyObject_GetBuffer(buf, &op->view, PyBUF_WRITABLE) < 0)
-        return -1;
-    op->has_view = 1;
-    if (nbytes > op->view.len) {
-        PyErr_SetString(PyExc_ValueError,
-                        "nbytes is greater than the length of the buffer");
-        return -1;
-    }
-    op->len = nbytes ? nbytes : op->view.len;
-    return 0;
-}
-
-static PyObject *
-SockOps_recv_into(SockOpsObject *ops, PyObject *const *args,
-                  Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 5, "recv_into", K_RECV_INTO);
-    if (op == NULL)
-        return NULL;
-    op->arg = Py_NewRef(args[4]);
-    if (!ring_defers_taskrun(op->loop))
-        return op_start(op, 1, POLLIN);
-    if (writable_view(op, args[4], 0) < 0)
-        return fail(op);
-    return op_start(op, 0, 0);
-}
-
-static PyObject *
-SockOps_recvfrom(SockOpsObject *ops, PyObject *const *args,
-                 Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 5, "recvfrom", K_RECVFROM);
-    if (op == NULL)
-        return NULL;
-    if ((op->len = size_arg(args[4])) < 0)
-        return fail(op);
-    if (!ring_defers_taskrun(op->loop) || op->len == 0 ||
-        !family_converted(op->sock))
-        return op_start(op, 1, POLLIN);
-    op->obj = PyBytes_FromStringAndSize(NULL, op->len);
-    if (op->obj == NULL)
-        return fail(op);
-    return op_start(op, 0, 0);
-}
-
-static PyObject *
-SockOps_recvfrom_into(SockOpsObject *ops, PyObject *const *args,
-                      Py_ssize_t nargs)
-{
-    SockOpObject *op =
-        op_new(ops, args, nargs, 6, "recvfrom_into", K_RECVFROM_INTO);
-    if (op == NULL)
-        return NULL;
-    op->arg = Py_NewRef(args[4]);
-    if ((op->len = size_arg(args[5])) < 0)
-        return fail(op);
-    if (!ring_defers_taskrun(op->loop) || !family_converted(op->sock))
-        return op_start(op, 1, POLLIN);
-    if (writable_view(op, args[4], op->len) < 0)
-        return fail(op);
-    return op_start(op, 0, 0);
-}
-
-static PyObject *
-SockOps_sendall(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 6, "sendall", K_SEND);
-    if (op == NULL)
-        return NULL;
-    if ((op->done = size_arg(args[5])) < 0)
-        return fail(op);
-    if (PyObject_GetBuffer(args[4], &op->view, PyBUF_SIMPLE) < 0)
-        return fail(op);
-    op->has_view = 1;
-    op->len = op->view.len;
-    if (op->done > op->len) {
-        PyErr_SetString(PyExc_ValueError, "more sent than the data holds");
-        return fail(op);
-    }
-    return op_start(op, 0, 0);
-}
-
-static PyObject *
-SockOps_sendto(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 6, "sendto", K_SENDTO);
-    if (op == NULL)
-        return NULL;
-    op->obj = Py_NewRef(args[4]);
-    op->arg = Py_NewRef(args[5]);
-    return op_start(op, 1, POLLOUT);
-}
-
-static PyObject *
-SockOps_connect(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 5, "connect", K_CONNECT);
-    if (op == NULL)
-        return NULL;
-    op->arg = Py_NewRef(args[4]);
-    return op_start(op, 1, POLLOUT);
-}
-
-static PyObject *
-SockOps_accept(SockOpsObject *ops, PyObject *const *args, Py_ssize_t nargs)
-{
-    SockOpObject *op = op_new(ops, args, nargs, 4, "accept", K_ACCEPT);
-    if (op == NULL)
-        return NULL;
-    if (!ring_defers_taskrun(op->loop) || !family_converted(op->sock))
-        return op_start(op, 1, POLLIN);
-    PyObject *f = PyObject_GetAttrString(op->sock, "family");
-    PyObject *t = f ? PyObject_GetAttrString(op->sock, "type") : NULL;
-    PyObject *p = t ? PyObject_GetAttrString(op->sock, "proto") : NULL;
-    op->obj = p ? PyTuple_Pack(3, f, t, p) : NULL;
-    Py_XDECREF(f);
-    Py_XDECREF(t);
-    Py_XDECREF(p);
-    if (op->obj == NULL)
-        return fail(op);
-    return op_start(op, 0, 0);
-}
-
-static PyObject *
-SockOps_wait_writable(SockOpsObject *ops, PyObject *const *args,
-                      Py_ssize_t nargs)
-{
-    SockOpObject *op =
-        op_new(ops, args, nargs, 4, "wait_writable", K_WAIT_WRITABLE);
-    if (op == NULL)
-        return NULL;
-    return op_start(op, 1, POLLOUT);
-}
-
-static PyObject *
-SockOps_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    if (PyTuple_GET_SIZE(args) != 0 || (kwds && PyDict_GET_SIZE(kwds))) {
-        PyErr_SetString(PyExc_TypeError, "SockOps() takes no arguments");
-        return NULL;
-    }
-    PyObject *module = PyType_GetModuleByDef(type, &rl_module);
-    if (module == NULL)
-        return NULL;
-    SockOpsObject *ops = (SockOpsObject *)type->tp_alloc(type, 0);
-    if (ops == NULL)
-        return NULL;
-    ops->state = rl_get_state(module);
-    ops->OpType = (PyTypeObject *)PyObject_GetAttrString(module, "_SockOp");
-    PyObject *socket_mod = PyImport_ImportModule("socket");
-    if (socket_mod != NULL) {
-        ops->socket_type = PyObject_GetAttrString(socket_mod, "socket");
-        Py_DECREF(socket_mod);
-    }
-    ops->set_result = PyObject_GetAttrString(ops->state->Future,
-                                             "set_result");
-    ops->set_exception = PyObject_GetAttrString(ops->state->Future,
-                                                "set_exception");
-    if (!ops->OpType || !ops->socket_type || !ops->set_result ||
-        !ops->set_exception) {
-        Py_DECREF(ops);
-        return NULL;
-    }
-    return (PyObject *)ops;
-}
-
-static int
-SockOps_traverse(SockOpsObject *ops, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(ops));
-    Py_VISIT(ops->OpType);
-    Py_VISIT(ops->socket_type);
-    Py_VISIT(ops->set_result);
-    Py_VISIT(ops->set_exception);
-    return 0;
-}
-
-static int
-SockOps_clear(SockOpsObject *ops)
-{
-    Py_CLEAR(ops->OpType);
-    Py_CLEAR(ops->socket_type);
-    Py_CLEAR(ops->set_result);
-    Py_CLEAR(ops->set_exception);
-    return 0;
-}
-
-static void
-SockOps_dealloc(SockOpsObject *ops)
-{
-    PyTypeObject *tp = Py_TYPE(ops);
-    PyObject_GC_UnTrack(ops);
-    SockOps_clear(ops);
-    tp->tp_free((PyObject *)ops);
-    Py_DECREF(tp);
-}
-
-#define FASTCALL(fn) (PyCFunction)(void (*)(void))(fn), METH_FASTCALL
-
-static PyMethodDef SockOps_methods[] = {
-    {"recv", FASTCALL(SockOps_recv),
-     "recv(loop, fut, sock, fd, nbytes) -> op: fut gets sock.recv(nbytes)."},
-    {"recv_into", FASTCALL(SockOps_recv_into),
-     "recv_into(loop, fut, sock, fd, buf) -> op: fut gets sock.recv_into(buf)."},
-    {"recvfrom", FASTCALL(SockOps_recvfrom),
-     "recvfrom(loop, fut, sock, fd, bufsize) -> op: fut gets "
-     "sock.recvfrom(bufsize)."},
-    {"recvfrom_into", FASTCALL(SockOps_recvfrom_into),
-     "recvfrom_into(loop, fut, sock, fd, buf, nbytes) -> op: fut gets "
-     "sock.recvfrom_into(buf, nbytes)."},
-    {"sendall", FASTCALL(SockOps_sendall),
-     "sendall(loop, fut, sock, fd, data, sent) -> op: sends data[sent:]; "
-     "fut gets None."},
-    {"sendto", FASTCALL(SockOps_sendto),
-     "sendto(loop, fut, sock, fd, data, address) -> op: once writable, fut "
-     "gets sock.sendto(data, 0, address)."},
-    {"connect", FASTCALL(SockOps_connect),
-     "connect(loop, fut, sock, fd, address) -> op: the outcome of a "
-     "connect() in progress."},
-    {"accept", FASTCALL(SockOps_accept),
-     "accept(loop, fut, sock, fd) -> op: fut gets (conn, address), conn "
-     "non-blocking."},
-    {"wait_writable", FASTCALL(SockOps_wait_writable),
-     "wait_writable(loop, fut, sock, fd) -> op: fut gets None once fd is "
-     "writable."},
-    {NULL},
-};
-
-static PyType_Slot SockOps_slots[] = {
-    {Py_tp_doc, "Creates the socket operations of the loops' sock_* "
-                "methods (one instance in ringloop._sockets)."},
-    {Py_tp_new, SockOps_new},
-    {Py_tp_methods, SockOps_methods},
-    {Py_tp_traverse, SockOps_traverse},
-    {Py_tp_clear, SockOps_clear},
-    {Py_tp_dealloc, SockOps_dealloc},
-    {0, NULL},
-};
-
-static PyType_Spec SockOps_spec = {
-    .name = "ringloop._core.SockOps",
-    .basicsize = sizeof(SockOpsObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = SockOps_slots,
-};
-
-static int
-add_type(PyObject *module, PyType_Spec *spec)
-{
-    PyObject *tp = PyType_FromModuleAndSpec(module, spec, NULL);
-    if (tp == NULL)
-        return -1;
-    int res = PyModule_AddType(module, (PyTypeObject *)tp);
-    Py_DECREF(tp);
-    return res;
-}
-
-int
-rl_sock_setup_types(PyObject *module)
-{
-    if (add_type(module, &SockOp_spec) < 0 ||
-        add_type(module, &SockOps_spec) < 0 ||
-        rl_fdwatch_setup_type(module) < 0)
-        return -1;
-    return 0;
 }

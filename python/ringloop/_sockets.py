@@ -11,20 +11,25 @@ Every sock_* call first tries the socket call without waiting, as asyncio
 does; only when that would block does it wait, on an operation of the
 loop's ring (``_core.SockOps``, csrc/py/sockops.c) that completes an
 ``_IOFuture``. Cancelling that future cancels the ring operation at once,
-so a cancelled receive or accept never loses data or a connection (see
-sockops.c for why). add_reader and friends keep asyncio's bookkeeping in
-C (``_core.FdWatch``, csrc/py/fdwatch.c): an epoll set polled through the
-ring, level-triggered like asyncio's selector loop.
+and a result that completed just as its task was cancelled goes back to
+the socket for the next call, so a cancelled receive or accept never loses
+data or a connection (see csrc/py/sockops.c for why). add_reader and
+friends keep asyncio's bookkeeping in C (``_core.FdWatch``,
+csrc/py/fdwatch.c): an epoll set polled through the ring, level-triggered
+like asyncio's selector loop.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import functools
 import io
+import operator
 import os
 import socket
 import sys
+import weakref
 from asyncio import base_events, exceptions, futures, selector_events
 
 from . import _core
@@ -44,21 +49,35 @@ _NUMERIC_NI = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 
 
 class _IOFuture(futures.Future):
-    """The future a waiting sock_* call awaits. cancel() also cancels the
-    ring operation right away, before the loop next enters the kernel
-    (a done-callback would only run an iteration later)."""
+    """The future a waiting sock_* call awaits.
 
-    __slots__ = ("_rl_op",)
+    cancel() also cancels the ring operation right away, before the loop
+    next enters the kernel (a done-callback would only run an iteration
+    later, after the kernel may have completed it).
+
+    cancel() on a future that already holds a receive's result means the
+    task awaiting it is being cancelled (Task.cancel asks its waiter first)
+    and will never see that result: the data or connection is given back
+    to the socket (the loop's unread queue) for the next call. asyncio's
+    selector loop would not have taken it from the kernel yet."""
+
+    __slots__ = ("_rl_op", "_rl_give_back")
 
     def cancel(self, msg=None):
-        if not super().cancel(msg=msg):
-            return False
-        try:
-            op = self._rl_op
-        except AttributeError:  # the operation could not be started
+        if super().cancel(msg=msg):
+            try:
+                op = self._rl_op
+            except AttributeError:  # the operation could not be started
+                return True
+            op.cancel()
             return True
-        op.cancel()
-        return True
+        give_back = getattr(self, "_rl_give_back", None)
+        if give_back is not None and not self.cancelled() \
+                and self._exception is None:
+            self._rl_give_back = None
+            loop, sock, kind, buf = give_back
+            loop._sock_unread_push(sock, kind, self.result(), buf)
+        return False
 
 
 async def _await_op(fut):
@@ -66,8 +85,10 @@ async def _await_op(fut):
         return await fut
     except BaseException:
         # The coroutine was closed or thrown into: nobody will take the
-        # result, so the operation must not take data either.
-        fut.cancel()
+        # result, so the operation must not take data either (a closed
+        # loop has let go of all its operations already).
+        if not fut.get_loop().is_closed():
+            fut.cancel()
         raise
 
 
@@ -114,16 +135,25 @@ class SocketsMixin:
             fdwatch = self.__dict__.pop("_fdwatch", None)
             if fdwatch is not None:
                 fdwatch.close()
+            unread, self._sock_unread = self._sock_unread, None
+            for queue in (unread or {}).values():
+                for is_conn, conn, _, _ in queue:
+                    if is_conn:
+                        conn.close()
 
     # -- waiting on a socket -------------------------------------------------
 
-    def _sock_op(self, start, sock, *args):
+    def _sock_op(self, start, sock, *args, give_back=None, buf=None):
         """The future of a ring operation on sock (asyncio checks the fd
-        for a transport at this point, when it registers its callback)."""
+        for a transport at this point, when it registers its callback).
+        give_back names a receive whose result goes back to the socket if
+        its task is cancelled as it completes (see _IOFuture)."""
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
         fut = _IOFuture(loop=self)
         fut._rl_op = start(self, fut, sock, fd, *args)
+        fut._rl_give_back = (
+            None if give_back is None else (self, sock, give_back, buf))
         return fut
 
     def _check_sock(self, sock):
@@ -139,11 +169,16 @@ class SocketsMixin:
         nbytes.
         """
         self._check_sock(sock)
+        if self._sock_unread is not None:
+            got = self._unread_read(sock, n, None)
+            if got is not None:
+                return got[0]
         try:
             return sock.recv(n)
         except (BlockingIOError, InterruptedError):
             pass
-        return await _await_op(self._sock_op(_ops.recv, sock, n))
+        return await _await_op(
+            self._sock_op(_ops.recv, sock, n, give_back="recv"))
 
     async def sock_recv_into(self, sock, buf):
         """Receive data from the socket.
@@ -152,11 +187,16 @@ class SocketsMixin:
         The return value is the number of bytes written.
         """
         self._check_sock(sock)
+        if self._sock_unread is not None:
+            got = self._unread_read(sock, 0, buf)
+            if got is not None:
+                return got[0]
         try:
             return sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             pass
-        return await _await_op(self._sock_op(_ops.recv_into, sock, buf))
+        return await _await_op(self._sock_op(
+            _ops.recv_into, sock, buf, give_back="recv_into", buf=buf))
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram from a datagram socket.
@@ -167,11 +207,16 @@ class SocketsMixin:
         nbytes.
         """
         self._check_sock(sock)
+        if self._sock_unread is not None:
+            got = self._unread_read(sock, bufsize, None)
+            if got is not None:
+                return got
         try:
             return sock.recvfrom(bufsize)
         except (BlockingIOError, InterruptedError):
             pass
-        return await _await_op(self._sock_op(_ops.recvfrom, sock, bufsize))
+        return await _await_op(
+            self._sock_op(_ops.recvfrom, sock, bufsize, give_back="recvfrom"))
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive data from the socket.
@@ -182,12 +227,17 @@ class SocketsMixin:
         self._check_sock(sock)
         if not nbytes:
             nbytes = len(buf)
+        if self._sock_unread is not None:
+            got = self._unread_read(sock, nbytes, buf)
+            if got is not None:
+                return got
         try:
             return sock.recvfrom_into(buf, nbytes)
         except (BlockingIOError, InterruptedError):
             pass
-        return await _await_op(
-            self._sock_op(_ops.recvfrom_into, sock, buf, nbytes))
+        return await _await_op(self._sock_op(
+            _ops.recvfrom_into, sock, buf, nbytes, give_back="recvfrom_into",
+            buf=buf))
 
     async def sock_sendall(self, sock, data):
         """Send data to the socket.
@@ -259,6 +309,10 @@ class SocketsMixin:
         is the address bound to the socket on the other end of the connection.
         """
         self._check_sock(sock)
+        if self._sock_unread is not None:
+            got = self._unread_accept(sock)
+            if got is not None:
+                return got
         try:
             conn, address = sock.accept()
             conn.setblocking(False)
@@ -266,7 +320,93 @@ class SocketsMixin:
             pass
         else:
             return conn, address
-        return await _await_op(self._sock_op(_ops.accept, sock))
+        return await _await_op(
+            self._sock_op(_ops.accept, sock, give_back="accept"))
+
+    # -- results given back -------------------------------------------------
+    #
+    # The ring may complete a receive in the same loop iteration in which a
+    # callback cancels the task awaiting it (asyncio.wait_for's timeout, a
+    # TaskGroup): asyncio's selector loop would not have read the socket
+    # yet, so nothing may be lost. Such results are given back here, per
+    # socket, and the next receive call on that socket takes them first.
+
+    _sock_unread = None  # WeakKeyDictionary: sock -> deque of entries
+
+    def _sock_unread_push(self, sock, kind, value, buf=None):
+        """Called by _IOFuture.cancel (and by the C core for a completion
+        that raced its cancellation) with what a receive returned."""
+        if kind == "accept":
+            entry = [True, value[0], value[1], True]
+        else:
+            dgram = getattr(sock, "type", socket.SOCK_STREAM) \
+                != socket.SOCK_STREAM
+            if kind == "recv":
+                data, addr = value, None
+            elif kind == "recvfrom":
+                data, addr = value
+            else:
+                n, addr = (value, None) if kind == "recv_into" else value
+                data = memoryview(buf).cast("B")[:n].tobytes()
+            if not data and not dgram:
+                return  # end of stream: the socket says so again
+            entry = [False, data, addr, dgram]
+        unread = self._sock_unread
+        if unread is None:
+            unread = self._sock_unread = weakref.WeakKeyDictionary()
+        queue = unread.get(sock)
+        if queue is None:
+            queue = unread[sock] = collections.deque()
+        queue.append(entry)
+
+    def _unread_pop(self, sock, queue):
+        queue.popleft()
+        if not queue:
+            del self._sock_unread[sock]
+            if not self._sock_unread:
+                self._sock_unread = None
+
+    def _unread_read(self, sock, n, buf):
+        """(data, address) or (nbytes, address) from the unread queue, as
+        recv/recvfrom (buf None) or recv_into/recvfrom_into would return
+        them, or None (nothing queued, or arguments the socket call must
+        reject)."""
+        queue = self._sock_unread.get(sock)
+        if not queue or queue[0][0]:
+            return None
+        try:
+            if buf is not None:
+                view = memoryview(buf).cast("B")
+                if view.readonly:
+                    return None
+                n = operator.index(n) or len(view)
+                if n > len(view):
+                    return None
+            else:
+                n = operator.index(n)
+        except (TypeError, ValueError):
+            return None
+        if n < 0:
+            return None
+        entry = queue[0]
+        _, data, addr, dgram = entry
+        if dgram or n >= len(data):
+            self._unread_pop(sock, queue)
+        else:
+            entry[1] = data[n:]
+        data = data[:n]
+        if buf is None:
+            return data, addr
+        view[: len(data)] = data
+        return len(data), addr
+
+    def _unread_accept(self, sock):
+        queue = self._sock_unread.get(sock)
+        if not queue or not queue[0][0]:
+            return None
+        _, conn, addr, _ = queue[0]
+        self._unread_pop(sock, queue)
+        return conn, addr
 
     # -- sendfile: asyncio's structure, its Unix loop's native path ---------
 
@@ -309,7 +449,13 @@ class SocketsMixin:
                 try:
                     sent = os.sendfile(fd, fileno, offset, blocksize)
                 except (BlockingIOError, InterruptedError):
-                    await _await_op(self._sock_op(_ops.wait_writable, sock))
+                    try:
+                        await _await_op(
+                            self._sock_op(_ops.wait_writable, sock))
+                    except BaseException:
+                        # cancelled: asyncio leaves the file position as is
+                        total_sent = 0
+                        raise
                     waited = True
                     continue
                 except OSError as exc:
