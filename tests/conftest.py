@@ -224,6 +224,10 @@ def _warm_up():
         finally:
             lp.close()
     gc.collect()
+    # Everything alive now (imported modules, collected test modules) lives for
+    # the session: move it out of the collector's way, so that the full
+    # collection after each test only walks what tests created.
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,8 @@ enum {
     IOV_BATCH = 64,            /* chunks per SENDMSG */
     EAGER_SEND_MIN = 16384,    /* write() sizes tried with send(2) at once */
     /* Large reads go straight into the reader's memory (direct mode):
-     * entered after a buffered completion of DIRECT_ENTER bytes, left
+     * entered after a buffered completion of DIRECT_ENTER bytes (or one
+     * that filled a whole receive buffer, if those are smaller), left
      * after a direct read under DIRECT_LEAVE; a Protocol reads into a
      * fresh bytes of DIRECT_SIZE (asyncio's max_size). */
     DIRECT_ENTER = 65536,

@@ -313,7 +313,9 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
         hold(t, data, res > 0 ? res : 0, status);
     } else if (res > 0) {
         deliver(t, data, res);
-        if (res >= DIRECT_ENTER && !t->direct && !t->conn_lost) {
+        unsigned bufsize = rl_ring_buffer_size(ring);
+        if (!t->direct && !t->conn_lost &&
+            (unsigned)res >= (bufsize < DIRECT_ENTER ? bufsize : DIRECT_ENTER)) {
             t->direct = 1; /* large messages: read them in place */
             if (!final) {
                 tr_stop_receive(t);
