@@ -1,10 +1,12 @@
 """Run every benchmark and print one markdown summary table (for README.md).
 
-    python benchmarks/run_all.py      (or: python -m benchmarks)
+    python benchmarks/run_all.py [loop] [echo] [http]     (or: python -m benchmarks ...)
 
+With no argument, all three groups: ``loop`` (the loop-machinery benchmarks below),
+``echo`` (the echo matrix) and ``http`` (HTTP/1.1 under wrk), see README.md.
 Same method as ``pytest benchmarks -s``: per benchmark, fresh processes, loops interleaved
-A B C A B C for RINGLOOP_BENCH_REPEATS repeats (default 5), medians. Exits non-zero if
-any loop did the work wrong (never because of speed).
+A B C A B C for RINGLOOP_BENCH_REPEATS repeats (default 5; 3 for echo and http), medians.
+Exits non-zero if any loop did the work wrong (never because of speed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if not __package__:  # run as a script: make "benchmarks" importable
 from benchmarks import _harness  # noqa: E402
 
 MODULES = ("test_call_soon", "test_timers", "test_tasks", "test_threadsafe")
+GROUPS = ("loop", "echo", "http")  # loop = MODULES; echo, http = benchmarks/echo/netbench.py
 
 
 def machine() -> str:
@@ -50,8 +53,30 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def network(group: str, failures: list[str]) -> str:
+    """Run the echo matrix or the HTTP benchmark; its markdown section for the summary."""
+    from benchmarks.echo import netbench
+
+    title = {"echo": "Echo matrix", "http": "HTTP/1.1 keep-alive under wrk"}[group]
+    try:
+        m = netbench.run_echo() if group == "echo" else netbench.run_http()
+    except (RuntimeError, OSError) as exc:  # wrk not installable, loadgen not buildable
+        failures.append(f"{group}: {exc}")
+        return f"\n{title}: not run ({exc})\n"
+    print(netbench.detail(m), flush=True)
+    failures += netbench.problems(m)
+    return (f"\n{title} ({m.elapsed:.0f} s). {netbench.legend(m)}\n\n"
+            f"{netbench.summary(m)}\n")
+
+
 def main() -> int:
-    benches = [b for m in MODULES for b in importlib.import_module(f"benchmarks.{m}").BENCHMARKS]
+    groups = sys.argv[1:] or list(GROUPS)
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        print(f"usage: run_all.py [{'] ['.join(GROUPS)}]  (unknown: {', '.join(unknown)})")
+        return 2
+    modules = MODULES if "loop" in groups else ()
+    benches = [b for m in modules for b in importlib.import_module(f"benchmarks.{m}").BENCHMARKS]
     versions = _harness.loop_versions()
     throughput: list[str] = []
     cpu: list[str] = []
@@ -76,14 +101,18 @@ def main() -> int:
             cell(name, lambda n: f"{result.cpu_median(n) / result.n * 1e6:.3f} µs")
             for name in _harness.LOOPS
         ] + [_harness._ratio(result.speedup(o, cpu=True)) for o in ("asyncio", "uvloop")]))
+    sections = [network(g, failures) for g in ("echo", "http") if g in groups]
     head = "| benchmark | asyncio | uvloop | ringloop | ringloop÷asyncio | ringloop÷uvloop |\n"
     head += "|---|---:|---:|---:|---:|---:|\n"
     print(f"\n# Summary ({time.monotonic() - started:.0f} s)\n")
     print(machine())
-    print("\nThroughput: median ops/s; ratios of median wall times (> 1 = ringloop faster)\n")
-    print(head + "\n".join(throughput))
-    print("\nProcess CPU time per op (all threads), medians; ratios of median CPU times\n")
-    print(head + "\n".join(cpu))
+    if benches:
+        print("\nThroughput: median ops/s; ratios of median wall times (> 1 = ringloop faster)\n")
+        print(head + "\n".join(throughput))
+        print("\nProcess CPU time per op (all threads), medians; ratios of median CPU times\n")
+        print(head + "\n".join(cpu))
+    for section in sections:
+        print(section)
     for failure in failures:
         print(f"\nFAILED {failure}")
     return 1 if failures else 0
