@@ -63,6 +63,7 @@ typedef struct {
     PyObject *current_handle;
     PyThreadState *blocked_tstate; /* saved while the ring may block */
     PyObject *pending_exc; /* SystemExit/KeyboardInterrupt from a completion */
+    int direct_receives;   /* transports' direct receives in flight */
     unsigned long thread_ident;    /* thread running the loop, or 0 */
     char debug;
     char closed;

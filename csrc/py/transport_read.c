@@ -78,9 +78,11 @@ tr_start_receive(TransportObject *t)
     }
     if (t->recv_state != RECV_IDLE || loop_gone(t))
         return;
-    int res = t->direct ? start_direct(t)
-                        : rl_ring_recv_multishot(t->loop->core.ring,
-                                                 &t->recv_op, t->fd);
+    int direct = t->direct &&
+                 t->loop->direct_receives < DIRECT_MAX_PENDING;
+    int res = direct ? start_direct(t)
+                     : rl_ring_recv_multishot(t->loop->core.ring, &t->recv_op,
+                                              t->fd);
     if (res == 1) {
         tr_protocol_failed(t, GET_BUFFER_FAILED);
         return;
@@ -90,6 +92,8 @@ tr_start_receive(TransportObject *t)
         return;
     }
     t->recv_state = RECV_ARMED;
+    if (direct)
+        t->loop->direct_receives++;
     Py_INCREF(t);
 }
 
@@ -285,6 +289,7 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
         t->rbytes = NULL;
         t->rview_held = 0;
         t->recv_state = RECV_IDLE;
+        t->loop->direct_receives--;
         direct_complete(t, res, bytes, had_view ? &view : NULL);
         tr_maybe_close_socket(t);
         Py_DECREF(t);
@@ -314,10 +319,14 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
     } else if (res > 0) {
         deliver(t, data, res);
         unsigned bufsize = rl_ring_buffer_size(ring);
-        if (!t->direct && !t->conn_lost &&
-            (unsigned)res >= (bufsize < DIRECT_ENTER ? bufsize : DIRECT_ENTER)) {
-            t->direct = 1; /* large messages: read them in place */
-            if (!final) {
+        int large = (unsigned)res >= (bufsize < DIRECT_ENTER ? bufsize
+                                                             : DIRECT_ENTER);
+        if (large && !t->conn_lost) {
+            /* Large messages: read them in place. Switch now if a direct
+             * slot is free; else the next receive decides. */
+            t->direct = 1;
+            if (t->recv_state == RECV_ARMED &&
+                t->loop->direct_receives < DIRECT_MAX_PENDING) {
                 tr_stop_receive(t);
                 t->rearm = 1;
             }
