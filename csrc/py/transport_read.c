@@ -16,8 +16,6 @@
 
 #include <errno.h>
 
-/* ---- reading ---------------------------------------------------------- */
-
 static const char GET_BUFFER_FAILED[] =
     "Fatal error: protocol.get_buffer() call failed.";
 
@@ -404,15 +402,8 @@ Transport_resume_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     t->paused = 0;
     /* Like asyncio, data flows again from the next iteration on. */
-    PyObject *fn = PyObject_GetAttrString((PyObject *)t, "_deliver_held");
-    if (fn == NULL)
+    if (tr_call_soon_method(t, "_deliver_held", NULL) < 0)
         return NULL;
-    PyObject *r = PyObject_CallMethod((PyObject *)t->loop, "call_soon", "O",
-                                      fn);
-    Py_DECREF(fn);
-    if (r == NULL)
-        return NULL;
-    Py_DECREF(r);
     Py_RETURN_NONE;
 }
 

@@ -30,28 +30,23 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Schedules self.<method>(arg) (or with no argument if arg is NULL) with
+ * loop.call_soon: the protocol callbacks that asyncio defers. */
 int
-tr_call_soon(TransportObject *t, PyObject *fn, PyObject *arg)
+tr_call_soon_method(TransportObject *t, const char *method, PyObject *arg)
 {
-    PyObject *r = PyObject_CallMethod((PyObject *)t->loop, "call_soon", "OO",
-                                      fn, arg);
+    PyObject *fn = PyObject_GetAttrString((PyObject *)t, method);
+    if (fn == NULL)
+        return -1;
+    PyObject *r = arg ? PyObject_CallMethod((PyObject *)t->loop, "call_soon",
+                                            "OO", fn, arg)
+                      : PyObject_CallMethod((PyObject *)t->loop, "call_soon",
+                                            "O", fn);
+    Py_DECREF(fn);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
     return 0;
-}
-
-/* Schedules self._call_connection_lost(exc). */
-int
-tr_schedule_connection_lost(TransportObject *t, PyObject *exc)
-{
-    PyObject *fn = PyObject_GetAttrString((PyObject *)t,
-                                          "_call_connection_lost");
-    if (fn == NULL)
-        return -1;
-    int res = tr_call_soon(t, fn, exc ? exc : Py_None);
-    Py_DECREF(fn);
-    return res;
 }
 
 /* A protocol callback raised: asyncio's _fatal_error, or propagate
@@ -109,7 +104,7 @@ Transport_close(TransportObject *t, PyObject *Py_UNUSED(ignored))
     tr_stop_receive(t);
     if (t->q_len == 0) {
         t->conn_lost++;
-        if (tr_schedule_connection_lost(t, NULL) < 0)
+        if (tr_call_soon_method(t, "_call_connection_lost", Py_None) < 0)
             return NULL;
     }
     Py_RETURN_NONE;
@@ -130,7 +125,7 @@ force_close(TransportObject *t, PyObject *exc)
         tr_stop_receive(t);
     }
     t->conn_lost++;
-    if (tr_schedule_connection_lost(t, exc) < 0)
+    if (tr_call_soon_method(t, "_call_connection_lost", exc ? exc : Py_None) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

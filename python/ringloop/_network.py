@@ -11,6 +11,7 @@ and the accept loop, one multishot accept per listening socket
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import socket
@@ -42,40 +43,27 @@ def _refuse_tls(method: str, ssl) -> None:
         )
 
 
+def _refusing_tls(method):
+    """asyncio's `method`, refusing ssl= up front until TLS is built."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, ssl=None, **kwargs):
+        _refuse_tls(method.__name__, ssl)
+        return await method(self, *args, ssl=ssl, **kwargs)
+
+    return wrapper
+
+
 class NetworkMixin:
     """Loop methods for stream sockets; mixed into EventLoop."""
 
     # -- connections and servers (asyncio's orchestration) ----------------
 
-    async def create_connection(self, protocol_factory, host=None, port=None,
-                                *, ssl=None, **kwargs):
-        _refuse_tls("create_connection", ssl)
-        return await _Base.create_connection(
-            self, protocol_factory, host, port, ssl=ssl, **kwargs)
-
-    async def create_server(self, protocol_factory, host=None, port=None,
-                            *, ssl=None, **kwargs):
-        _refuse_tls("create_server", ssl)
-        return await _Base.create_server(
-            self, protocol_factory, host, port, ssl=ssl, **kwargs)
-
-    async def create_unix_connection(self, protocol_factory, path=None, *,
-                                     ssl=None, **kwargs):
-        _refuse_tls("create_unix_connection", ssl)
-        return await _Unix.create_unix_connection(
-            self, protocol_factory, path, ssl=ssl, **kwargs)
-
-    async def create_unix_server(self, protocol_factory, path=None, *,
-                                 ssl=None, **kwargs):
-        _refuse_tls("create_unix_server", ssl)
-        return await _Unix.create_unix_server(
-            self, protocol_factory, path, ssl=ssl, **kwargs)
-
-    async def connect_accepted_socket(self, protocol_factory, sock, *,
-                                      ssl=None, **kwargs):
-        _refuse_tls("connect_accepted_socket", ssl)
-        return await _Base.connect_accepted_socket(
-            self, protocol_factory, sock, ssl=ssl, **kwargs)
+    create_connection = _refusing_tls(_Base.create_connection)
+    create_server = _refusing_tls(_Base.create_server)
+    create_unix_connection = _refusing_tls(_Unix.create_unix_connection)
+    create_unix_server = _refusing_tls(_Unix.create_unix_server)
+    connect_accepted_socket = _refusing_tls(_Base.connect_accepted_socket)
 
     _connect_sock = _Base._connect_sock
     _create_connection_transport = _Base._create_connection_transport
