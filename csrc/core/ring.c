@@ -22,6 +22,7 @@
 #include "core/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -230,6 +231,55 @@ rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
 }
 
 int
+rl_ring_write(struct rl_ring *r, struct rl_op *op, int fd, const void *buf,
+              unsigned len)
+{
+    QUEUE(r, op, io_uring_prep_write(sqe, fd, buf, len, (uint64_t)-1));
+}
+
+int
+rl_ring_pread(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+              unsigned len, uint64_t offset)
+{
+    QUEUE(r, op, io_uring_prep_read(sqe, fd, buf, len, offset));
+}
+
+int
+rl_ring_pwrite(struct rl_ring *r, struct rl_op *op, int fd, const void *buf,
+               unsigned len, uint64_t offset)
+{
+    QUEUE(r, op, io_uring_prep_write(sqe, fd, buf, len, offset));
+}
+
+int
+rl_ring_openat(struct rl_ring *r, struct rl_op *op, int dirfd,
+               const char *path, int flags, unsigned mode)
+{
+    QUEUE(r, op,
+          io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode));
+}
+
+int
+rl_ring_close_fd(struct rl_ring *r, struct rl_op *op, int fd)
+{
+    QUEUE(r, op, io_uring_prep_close(sqe, fd));
+}
+
+int
+rl_ring_statx(struct rl_ring *r, struct rl_op *op, int dirfd,
+              const char *path, int flags, unsigned mask, struct statx *out)
+{
+    QUEUE(r, op, io_uring_prep_statx(sqe, dirfd, path, flags, mask, out));
+}
+
+int
+rl_ring_fsync(struct rl_ring *r, struct rl_op *op, int fd, int datasync)
+{
+    QUEUE(r, op,
+          io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0));
+}
+
+int
 rl_ring_recv(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
              unsigned len, int flags)
 {
@@ -342,17 +392,61 @@ prep_recv_buffered(struct io_uring_sqe *sqe, int fd)
     sqe->buf_group = RECV_GROUP;
 }
 
+static int
+ensure_buffers(struct rl_ring *r)
+{
+    if (RL_LIKELY(r->buf_ring))
+        return 0;
+    if (r->bufs_failed)
+        return r->bufs_failed;
+    int res = setup_buffers(r);
+    return res < 0 ? (r->bufs_failed = res) : 0;
+}
+
 int
 rl_ring_recv_multishot(struct rl_ring *r, struct rl_op *op, int fd)
 {
-    if (RL_UNLIKELY(!r->buf_ring)) {
-        if (r->bufs_failed)
-            return r->bufs_failed;
-        int res = setup_buffers(r);
-        if (res < 0)
-            return r->bufs_failed = res;
-    }
+    int res = ensure_buffers(r);
+    if (res < 0)
+        return res;
     QUEUE(r, op, prep_recv_buffered(sqe, fd));
+}
+
+static void
+prep_recvmsg_buffered(struct io_uring_sqe *sqe, int fd, struct msghdr *msg)
+{
+    io_uring_prep_recvmsg_multishot(sqe, fd, msg, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RECV_GROUP;
+}
+
+int
+rl_ring_recvmsg_multishot(struct rl_ring *r, struct rl_op *op, int fd,
+                          struct msghdr *msg)
+{
+    int res = ensure_buffers(r);
+    if (res < 0)
+        return res;
+    QUEUE(r, op, prep_recvmsg_buffered(sqe, fd, msg));
+}
+
+int
+rl_ring_datagram(const struct msghdr *msg, char *buf, unsigned res,
+                 struct rl_datagram *out)
+{
+    struct msghdr layout = *msg;
+    struct io_uring_recvmsg_out *o =
+        io_uring_recvmsg_validate(buf, (int)res, &layout);
+    if (!o)
+        return -EINVAL;
+    out->namelen = o->namelen;
+    out->name = out->namelen ? io_uring_recvmsg_name(o) : NULL;
+    if (out->namelen > layout.msg_namelen)
+        out->namelen = layout.msg_namelen;
+    out->data = io_uring_recvmsg_payload(o, &layout);
+    out->len = io_uring_recvmsg_payload_length(o, (int)res, &layout);
+    out->truncated = (o->flags & MSG_TRUNC) != 0;
+    return 0;
 }
 
 char *

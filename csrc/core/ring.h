@@ -67,7 +67,25 @@ const char *rl_ring_describe(const struct rl_ring *r);
  * rl_ring_submit_and_wait / rl_ring_poll. */
 int rl_ring_read(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
                  unsigned len);
+int rl_ring_write(struct rl_ring *r, struct rl_op *op, int fd,
+                  const void *buf, unsigned len);
 int rl_ring_cancel(struct rl_ring *r, struct rl_op *op);
+
+/* Files. Positioned reads/writes (offset >= 0); open returns the new fd
+ * (flags as open(2), O_CLOEXEC added); path, statx buffer live until the
+ * final completion. fsync with datasync != 0 is fdatasync. */
+struct statx;
+int rl_ring_pread(struct rl_ring *r, struct rl_op *op, int fd, void *buf,
+                  unsigned len, uint64_t offset);
+int rl_ring_pwrite(struct rl_ring *r, struct rl_op *op, int fd,
+                   const void *buf, unsigned len, uint64_t offset);
+int rl_ring_openat(struct rl_ring *r, struct rl_op *op, int dirfd,
+                   const char *path, int flags, unsigned mode);
+int rl_ring_close_fd(struct rl_ring *r, struct rl_op *op, int fd);
+int rl_ring_statx(struct rl_ring *r, struct rl_op *op, int dirfd,
+                  const char *path, int flags, unsigned mask,
+                  struct statx *out);
+int rl_ring_fsync(struct rl_ring *r, struct rl_op *op, int fd, int datasync);
 
 /* Sockets. Stream sends are MSG_WAITALL: a short count means an error
  * stopped the send part-way. Keep at most one send in flight per stream
@@ -92,6 +110,23 @@ int rl_ring_accept_multishot(struct rl_ring *r, struct rl_op *op, int fd);
  * (RL_OP_BUFFER), until EOF (res 0), an error, or -ENOBUFS when the
  * buffers ran out: then recycle and queue it again. */
 int rl_ring_recv_multishot(struct rl_ring *r, struct rl_op *op, int fd);
+/* Datagram sockets: one completion per datagram, its header, source
+ * address and payload in one of the ring's receive buffers (RL_OP_BUFFER),
+ * until an error, or -ENOBUFS as for rl_ring_recv_multishot. msg gives
+ * the room for the address (msg_namelen; msg_controllen 0) and lives until
+ * the final completion. rl_ring_datagram parses such a buffer. */
+int rl_ring_recvmsg_multishot(struct rl_ring *r, struct rl_op *op, int fd,
+                              struct msghdr *msg);
+struct rl_datagram {
+    struct sockaddr *name; /* NULL for an unnamed sender (e.g. unix) */
+    socklen_t namelen;
+    char *data;
+    unsigned len;
+    int truncated; /* the datagram was larger than the buffer */
+};
+/* 0, or -EINVAL if the buffer is not a valid datagram. */
+int rl_ring_datagram(const struct msghdr *msg, char *buf, unsigned res,
+                     struct rl_datagram *out);
 /* Single-shot readiness: completes with the ready POLL* mask. */
 int rl_ring_poll(struct rl_ring *r, struct rl_op *op, int fd, unsigned mask);
 
