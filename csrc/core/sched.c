@@ -425,6 +425,12 @@ free_sched(struct rl_sched *s)
     free(s);
 }
 
+void
+rl_sched_close(struct rl_sched *s)
+{
+    rl_sched_inject_close(&s->inject);
+}
+
 static void
 stop_and_join(struct rl_sched *s)
 {

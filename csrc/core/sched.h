@@ -54,6 +54,13 @@ unsigned rl_worker_index(const struct rl_worker *w);
 
 unsigned rl_sched_workers(const struct rl_sched *s);
 
+/* The first step of rl_sched_shutdown on its own: from its return on,
+ * spawns from outside the workers get -ESHUTDOWN (spawns by tasks and
+ * completions on a worker are still accepted, so running work finishes);
+ * the workers keep running. Lets an owner stop its other threads' spawns
+ * before it frees the scheduler. Not from a worker; idempotent. */
+void rl_sched_close(struct rl_sched *s);
+
 /* Counters of worker i since start, for tests and benchmarks: a snapshot
  * (each counter is written by its worker only). Any thread. */
 struct rl_sched_stats {

@@ -141,7 +141,7 @@ struct lifo_test {
     struct rl_task parent;
     struct lifo_child a, b, c;
     char order[8];
-    atomic_uint n;
+    atomic_uint next, n; /* next slot in order; children done */
     struct rl_worker *w[4];
 };
 
@@ -149,9 +149,10 @@ static void
 lifo_child_run(struct rl_task *t, struct rl_worker *w)
 {
     struct lifo_child *ch = container_of(t, struct lifo_child, task);
-    unsigned i = atomic_fetch_add(&ch->lt->n, 1);
+    unsigned i = atomic_fetch_add(&ch->lt->next, 1);
     ch->lt->order[i] = ch->name;
     ch->lt->w[i] = w;
+    atomic_fetch_add(&ch->lt->n, 1);
 }
 
 static void
@@ -578,7 +579,7 @@ test_stress(unsigned workers)
     free(trees);
 }
 
-/* Shutdown while trees are growing and injectors are still spawning:
+/* Closing while trees are growing and injectors are still spawning:
  * every accepted root's whole tree runs, refused roots never run. */
 static void
 test_shutdown_race(void)
@@ -600,12 +601,16 @@ test_shutdown_race(void)
             atomic_init(&in[i].accepted, 0);
             pthread_create(&th[i], NULL, injector_main, &in[i]);
         }
-        /* Let some of the injections through first. */
+        /* Let some of the injections through first, then close while
+         * the injectors keep spawning and the trees keep growing. The
+         * injectors stop at their first refusal; only then may the
+         * scheduler be freed. */
         while (atomic_load(&in[0].accepted) < (unsigned)round * 10)
             sched_yield();
-        rl_sched_shutdown(s);
+        rl_sched_close(s);
         for (int i = 0; i < INJECTORS; i++)
             pthread_join(th[i], NULL);
+        rl_sched_shutdown(s);
         int ok = 1;
         for (int i = 0; i < INJECTORS; i++) {
             unsigned acc = atomic_load(&in[i].accepted);
