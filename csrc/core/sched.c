@@ -207,6 +207,8 @@ pull_inject(struct rl_worker *w)
         next = t->next;
         push_local(w, t);
     }
+    if (n > 1) /* stealable work: let a parked worker share it */
+        notify_parked(s);
     return first;
 }
 
@@ -233,6 +235,7 @@ next_task(struct rl_worker *w)
         }
         /* A LIFO chain ran long enough: let the queue have a turn. */
         push_local(w, t);
+        notify_parked(w->sched);
     }
     w->lifo_polls = 0;
     t = rl_sched_queue_pop(&w->queue);
@@ -377,6 +380,11 @@ worker_main(void *arg)
     }
     if (w->searching)
         rl_sched_idle_from_searching(&w->sched->idle);
+    /* Siblings that parked while work remained (ops in flight, tasks
+     * we then ran) re-check whether they may exit too. */
+    for (unsigned i = 0; i < w->sched->nworkers; i++)
+        if (i != w->index)
+            unpark(&w->sched->workers[i]);
     w->exiting = 1;
     rl_ring_close(w->ring); /* cancels the doorbell, delivers it */
     w->ring = NULL;

@@ -626,6 +626,35 @@ test_shutdown_race(void)
     }
 }
 
+/* Shutdown right after spawning trees: the trees are still growing (worker
+ * spawns during shutdown, overflow into the inject queue, stealing) when
+ * the workers start to exit; every node runs exactly once. */
+static void
+test_shutdown_growing(void)
+{
+    unsigned ntrees = 8, size = SANITIZED ? 2047 : 16383;
+    for (unsigned workers = 1; workers <= 4; workers++) {
+        for (int round = 0; round < 3; round++) {
+            atomic_uint total = 0;
+            struct tree trees[8];
+            make_trees(trees, ntrees, size, &total);
+            struct rl_sched *s;
+            CHECK(rl_sched_start(&s, workers) == 0);
+            for (unsigned i = 0; i < ntrees; i++)
+                CHECK(rl_sched_spawn(s, &trees[i].nodes[0].task) == 0);
+            rl_sched_shutdown(s);
+            CHECK(atomic_load(&total) == ntrees * size);
+            int ok = 1;
+            for (unsigned i = 0; i < ntrees; i++) {
+                for (unsigned j = 0; j < size; j++)
+                    ok &= atomic_load(&trees[i].nodes[j].runs) == 1;
+                free(trees[i].nodes);
+            }
+            CHECK(ok);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -645,6 +674,7 @@ main(void)
     test_park_races();
     test_shutdown_in_flight();
     test_shutdown_race();
+    test_shutdown_growing();
     test_stress(1);
     test_stress(2);
     test_stress(4);
