@@ -341,10 +341,11 @@ park(struct rl_worker *w)
             rl_fatal("sched: worker %u ring wait failed: %s", w->index,
                      strerror(-res));
     }
-    atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
-    /* Order the store before re-reading the queues (a racing unpark that
-     * still saw PARKED only costs a spurious wake-up). */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* A swap, not a store: reading an unparker's NOTIFIED synchronizes
+     * with it, so what it published before (the shutdown flag, drained
+     * queues) is visible to the checks that follow. An unpark that still
+     * saw PARKED after we woke only costs a spurious wake-up later. */
+    atomic_exchange(&w->park_state, PARK_EMPTY);
     w->searching = rl_sched_idle_from_parked(&s->idle, w->index);
     rl_ring_dispatch(w->ring);
 }
