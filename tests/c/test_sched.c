@@ -325,6 +325,59 @@ test_ring_io(void)
     close(p[1]);
 }
 
+/* ---- the coop budget -------------------------------------------------- */
+
+/* A task that respawns itself until told to stop keeps its worker busy
+ * forever; ring completions and outside spawns must still get through
+ * (the budget's ring poll, the inject queue's turn every 61 ticks). */
+struct spinner {
+    struct rl_task task;
+    atomic_int stop;
+    unsigned long long rounds;
+};
+
+static void
+spinner_run(struct rl_task *t, struct rl_worker *w)
+{
+    struct spinner *sp = container_of(t, struct spinner, task);
+    sp->rounds++;
+    if (!atomic_load_explicit(&sp->stop, memory_order_relaxed))
+        rl_sched_spawn(rl_worker_sched(w), &sp->task);
+}
+
+static void
+test_budget(void)
+{
+    struct rl_sched *s;
+    CHECK(rl_sched_start(&s, 1) == 0);
+    struct spinner sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.task.run = spinner_run;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    struct reader r;
+    reader_init(&r, p[0], 3);
+    /* The reader queues its read first, then the spinner takes over. */
+    CHECK(rl_sched_spawn(s, &r.task) == 0);
+    CHECK(rl_sched_spawn(s, &sp.task) == 0);
+    CHECK(write(p[1], "abc", 3) == 3);
+    wait_until(&r.done, 1); /* the completion ran beside the spinner */
+    CHECK(r.got == 3 && memcmp(r.buf, "abc", 3) == 0);
+    /* An outside spawn runs too. */
+    struct counted c;
+    memset(&c, 0, sizeof(c));
+    atomic_uint total = 0;
+    c.task.run = counted_run;
+    c.total = &total;
+    CHECK(rl_sched_spawn(s, &c.task) == 0);
+    wait_until(&total, 1);
+    atomic_store(&sp.stop, 1);
+    rl_sched_shutdown(s);
+    CHECK(sp.rounds > 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* ---- park/unpark races ----------------------------------------------- */
 
 struct poster {
@@ -671,6 +724,7 @@ main(void)
     test_lifo();
     test_lifo_bounded();
     test_ring_io();
+    test_budget();
     test_park_races();
     test_shutdown_in_flight();
     test_shutdown_race();
