@@ -62,7 +62,8 @@ enum {
 
 enum { PARK_EMPTY, PARK_PARKED, PARK_NOTIFIED };
 
-/* Counters written by their worker only: relaxed load + store, no RMW. */
+/* Counters written by their worker only: relaxed load + store, no RMW
+ * (except wakeups, see below). */
 typedef _Atomic unsigned long long counter;
 
 static inline void
@@ -96,6 +97,7 @@ struct rl_worker {
     struct {
         counter tasks, lifo, steals, stolen, injected, overflows, parks,
             polls;
+        counter wakeups; /* the only one bumped by other threads (an RMW) */
     } stats;
 };
 
@@ -122,6 +124,7 @@ unpark(struct rl_worker *w)
         uint64_t one = 1;
         ssize_t n = write(w->doorbell_fd, &one, sizeof(one));
         (void)n; /* cannot fail for a live eventfd and an 8-byte write */
+        atomic_fetch_add_explicit(&w->stats.wakeups, 1, memory_order_relaxed);
     }
 }
 
@@ -587,5 +590,6 @@ rl_sched_stats(const struct rl_sched *s, unsigned i,
     GET(overflows);
     GET(parks);
     GET(polls);
+    GET(wakeups);
 #undef GET
 }

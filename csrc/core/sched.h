@@ -72,6 +72,7 @@ struct rl_sched_stats {
     unsigned long long overflows; /* halves moved to the inject queue */
     unsigned long long parks;     /* blocking waits in the worker's ring */
     unsigned long long polls;     /* non-blocking ring polls for the budget */
+    unsigned long long wakeups;   /* doorbell writes aimed at it (by anyone) */
 };
 void rl_sched_stats(const struct rl_sched *s, unsigned i,
                     struct rl_sched_stats *out);

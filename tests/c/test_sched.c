@@ -363,14 +363,22 @@ test_budget(void)
     CHECK(write(p[1], "abc", 3) == 3);
     wait_until(&r.done, 1); /* the completion ran beside the spinner */
     CHECK(r.got == 3 && memcmp(r.buf, "abc", 3) == 0);
-    /* An outside spawn runs too. */
-    struct counted c;
-    memset(&c, 0, sizeof(c));
+    /* Outside spawns run too, and cost no wake-up (no system call): the
+     * only worker is busy, so nobody is parked. */
+    enum { N = 1000 };
+    struct counted *c = calloc(N, sizeof(*c));
     atomic_uint total = 0;
-    c.task.run = counted_run;
-    c.total = &total;
-    CHECK(rl_sched_spawn(s, &c.task) == 0);
-    wait_until(&total, 1);
+    struct rl_sched_stats before, after;
+    rl_sched_stats(s, 0, &before);
+    for (int i = 0; i < N; i++) {
+        c[i].task.run = counted_run;
+        c[i].total = &total;
+        CHECK(rl_sched_spawn(s, &c[i].task) == 0);
+    }
+    wait_until(&total, N);
+    rl_sched_stats(s, 0, &after);
+    CHECK(after.wakeups == before.wakeups);
+    free(c);
     atomic_store(&sp.stop, 1);
     rl_sched_shutdown(s);
     CHECK(sp.rounds > 0);
