@@ -14,8 +14,9 @@
  * the waiting main thread) per task: on a shared machine it is steadier
  * than tasks/s.
  *
- * Output: one line per workload and worker count, then a JSON line per
- * result for the pytest wrapper. Nothing here asserts on speed; the
+ * Output: one line per workload and worker count (steals, parks and
+ * wake-ups are those of the last repeat), and a JSON line per result on
+ * stderr for the pytest wrapper. Nothing here asserts on speed; the
  * counts are checked (every task ran exactly once).
  */
 #define _GNU_SOURCE
@@ -160,7 +161,7 @@ static const char *kind_names[] = {"inject", "chain", "tree"};
 /* One timed run; returns tasks/s, or -1 if a task ran other than once. */
 static double
 measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
-        double *cpu_per_task)
+        double *cpu_per_task, struct rl_sched_stats *sum)
 {
     memset(B.nodes, 0, n * sizeof(struct node));
     rl_task_run_fn fn = kind == INJECT ? leaf_run
@@ -192,6 +193,15 @@ measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
     while (done_total(workers) < n)
         nanosleep(&tick, NULL);
     double t1 = now(), c1 = cpu_now();
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < workers; i++) {
+        struct rl_sched_stats st;
+        rl_sched_stats(B.s, i, &st);
+        sum->steals += st.steals;
+        sum->stolen += st.stolen;
+        sum->parks += st.parks;
+        sum->wakeups += st.wakeups;
+    }
     rl_sched_shutdown(B.s);
     for (unsigned i = 0; i < n; i++)
         if (B.nodes[i].runs != 1)
@@ -228,18 +238,21 @@ main(int argc, char **argv)
         pthread_create(&busy_thread, NULL, busy_main, NULL);
     static const unsigned works[] = {0, 200};
     int failed = 0;
-    printf("%-7s %6s %8s %14s %14s %8s %12s\n", "tasks", "work", "workers",
-           "tasks/s", "CPU/task", "scaling", busy ? "(busy thread)" : "");
+    printf("%-7s %6s %8s %14s %14s %8s %9s %9s %9s %s\n", "tasks", "work",
+           "workers", "tasks/s", "CPU/task", "scaling", "steals", "parks",
+           "wakeups", busy ? "(busy thread)" : "");
     for (int k = INJECT; k <= TREE; k++) {
         for (unsigned wi = 0; wi < 2; wi++) {
             unsigned work = works[wi];
             /* Heavier tasks: fewer of them, the same order of run time. */
             unsigned count = work ? n / 4 : n;
             double rate[2][64], cpu[2][64];
+            struct rl_sched_stats st[2]; /* of the last repeat */
             for (unsigned r = 0; r < repeats; r++) {
                 for (unsigned workers = 1; workers <= 2; workers++) {
                     double c = 0;
-                    double x = measure(k, workers, count, work, &c);
+                    double x =
+                        measure(k, workers, count, work, &c, &st[workers - 1]);
                     if (x < 0)
                         failed = 1;
                     rate[workers - 1][r] = x;
@@ -254,9 +267,11 @@ main(int argc, char **argv)
                 medcpu[w] = cpu[w][repeats / 2];
             }
             for (int w = 0; w < 2; w++) {
-                printf("%-7s %6u %8d %12.2fM %12.0fns %7.2fx\n",
+                printf("%-7s %6u %8d %12.2fM %12.0fns %7.2fx %9llu %9llu "
+                       "%9llu\n",
                        kind_names[k], work, w + 1, med[w] / 1e6,
-                       medcpu[w] * 1e9, med[w] / med[0]);
+                       medcpu[w] * 1e9, med[w] / med[0], st[w].steals,
+                       st[w].parks, st[w].wakeups);
             }
             for (int w = 0; w < 2; w++)
                 fprintf(stderr,

@@ -236,9 +236,10 @@ next_task(struct rl_worker *w)
             bump(&w->stats.lifo, 1);
             return t;
         }
-        /* A LIFO chain ran long enough: let the queue have a turn. */
+        /* A LIFO chain ran long enough: let the queue have a turn. No
+         * notify: with an empty queue we pop it right back, and waking a
+         * sibling would only make a sequential chain migrate. */
         push_local(w, t);
-        notify_parked(w->sched);
     }
     w->lifo_polls = 0;
     t = rl_sched_queue_pop(&w->queue);
