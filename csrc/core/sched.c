@@ -110,6 +110,11 @@ struct rl_sched {
     /* Outside spawns still inside rl_sched_spawn: shutdown frees nothing
      * before they have left. */
     atomic_int spawning;
+    /* Start-up: workers report whether their ring could be enabled. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    unsigned start_reported; /* under start_lock */
+    int start_error;         /* under start_lock: first -errno */
 };
 
 static _Thread_local struct rl_worker *current;
@@ -363,9 +368,17 @@ worker_main(void *arg)
     snprintf(name, sizeof(name), "rl-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
     int res = rl_ring_enable(w->ring);
-    if (res < 0)
-        rl_fatal("sched: cannot enable worker %u's ring: %s", w->index,
-                 strerror(-res));
+    struct rl_sched *s = w->sched;
+    pthread_mutex_lock(&s->start_lock);
+    if (res < 0 && s->start_error == 0)
+        s->start_error = res;
+    s->start_reported++;
+    pthread_cond_signal(&s->start_cond);
+    pthread_mutex_unlock(&s->start_lock);
+    if (res < 0) {
+        current = NULL;
+        return NULL; /* rl_sched_start shuts down and reports res */
+    }
     arm_doorbell(w);
     for (;;) {
         struct rl_task *t = next_task(w);
@@ -434,6 +447,8 @@ free_sched(struct rl_sched *s)
     }
     rl_sched_idle_destroy(&s->idle);
     rl_sched_inject_destroy(&s->inject);
+    pthread_cond_destroy(&s->start_cond);
+    pthread_mutex_destroy(&s->start_lock);
     free(s->workers);
     free(s);
 }
@@ -473,6 +488,9 @@ rl_sched_start(struct rl_sched **out, unsigned workers)
     s->nworkers = workers;
     atomic_init(&s->shutdown, 0);
     atomic_init(&s->spawning, 0);
+    /* Default attributes: these cannot fail on Linux. */
+    pthread_mutex_init(&s->start_lock, NULL);
+    pthread_cond_init(&s->start_cond, NULL);
     int res = -ENOMEM;
     s->workers = aligned_alloc(64, ((workers * sizeof(struct rl_worker) +
                                      63) / 64) * 64);
@@ -518,6 +536,16 @@ rl_sched_start(struct rl_sched **out, unsigned workers)
         s->workers[i].started = 1;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Wait until every started worker owns its ring (or failed to). */
+    pthread_mutex_lock(&s->start_lock);
+    unsigned started = 0;
+    for (unsigned i = 0; i < workers; i++)
+        started += s->workers[i].started;
+    while (s->start_reported < started)
+        pthread_cond_wait(&s->start_cond, &s->start_lock);
+    if (res == 0)
+        res = s->start_error;
+    pthread_mutex_unlock(&s->start_lock);
     if (res < 0) {
         stop_and_join(s);
         free_sched(s);
@@ -534,6 +562,8 @@ fail_idle:
 fail_inject:
     free(s->workers);
 fail_alloc:
+    pthread_cond_destroy(&s->start_cond);
+    pthread_mutex_destroy(&s->start_lock);
     free(s);
     return res;
 }

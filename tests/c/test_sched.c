@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,28 @@ wait_tasks_run(struct rl_sched *s, unsigned long long n)
 {
     while (tasks_run(s) < n)
         sched_yield();
+}
+
+/* Start-up failing part-way (out of descriptors) returns -errno and
+ * leaves nothing behind (ASan checks for leaks). */
+static void
+test_start_failure(void)
+{
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int probe = dup(0); /* the lowest free descriptor */
+    CHECK(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 3; /* room for a worker and a half */
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct rl_sched *s = NULL;
+    int res = rl_sched_start(&s, 4);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK(res == -EMFILE);
+    int after = dup(0);
+    CHECK(after == probe); /* every descriptor it opened was closed */
+    close(after);
 }
 
 /* ---- outside spawns --------------------------------------------------- */
@@ -728,6 +751,7 @@ main(void)
     if (res == 0)
         rl_ring_close(probe);
     test_start_stop();
+    test_start_failure();
     test_outside_spawns();
     test_lifo();
     test_lifo_bounded();
