@@ -6,7 +6,11 @@
  *           queue, notify/park/unpark);
  *   chain   each task spawns its successor (the LIFO path, one at a time);
  *   tree    a binary fan-out tree: each task spawns two children (LIFO,
- *           local queue, overflow, steal-half).
+ *           local queue, overflow, steal-half);
+ *   ping    an outside thread spawns one task and waits for it to run,
+ *           again and again: the wake-up round trip to a parked runtime
+ *           (eventfd write, the worker leaving its ring wait), what one
+ *           job handed to an idle runtime costs.
  * Each with empty tasks and with tasks doing ~`work` rounds of arithmetic.
  * --busy adds a thread spinning on its own for the whole run (a busy
  * Python thread beside the runtime); its CPU time is not counted.
@@ -24,6 +28,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -51,6 +56,7 @@ struct bench {
         char pad[56];
     } done[8];
     atomic_ullong sink;
+    sem_t ran; /* ping: posted by each task */
 };
 
 static struct bench B;
@@ -84,6 +90,13 @@ leaf_run(struct rl_task *t, struct rl_worker *w)
     struct node *nd = container_of(t, struct node, task);
     do_work(B.work);
     finish(nd, w);
+}
+
+static void
+ping_run(struct rl_task *t, struct rl_worker *w)
+{
+    finish(container_of(t, struct node, task), w);
+    sem_post(&B.ran);
 }
 
 static void
@@ -155,8 +168,8 @@ busy_main(void *arg)
     return NULL;
 }
 
-enum kind { INJECT, CHAIN, TREE };
-static const char *kind_names[] = {"inject", "chain", "tree"};
+enum kind { INJECT, CHAIN, TREE, PING };
+static const char *kind_names[] = {"inject", "chain", "tree", "ping"};
 
 /* One timed run; returns tasks/s, or -1 if a task ran other than once. */
 static double
@@ -166,6 +179,7 @@ measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
     memset(B.nodes, 0, n * sizeof(struct node));
     rl_task_run_fn fn = kind == INJECT ? leaf_run
                         : kind == CHAIN ? chain_run
+                        : kind == PING  ? ping_run
                                         : tree_run;
     for (unsigned i = 0; i < n; i++) {
         B.nodes[i].task.run = fn;
@@ -186,6 +200,11 @@ measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
     if (kind == INJECT) {
         for (unsigned i = 0; i < n; i++)
             rl_sched_spawn(B.s, &B.nodes[i].task);
+    } else if (kind == PING) {
+        for (unsigned i = 0; i < n; i++) {
+            rl_sched_spawn(B.s, &B.nodes[i].task);
+            sem_wait(&B.ran);
+        }
     } else {
         rl_sched_spawn(B.s, &B.nodes[0].task);
     }
@@ -234,6 +253,7 @@ main(int argc, char **argv)
         return 2;
     }
     B.nodes = calloc(n, sizeof(struct node));
+    sem_init(&B.ran, 0, 0);
     if (busy)
         pthread_create(&busy_thread, NULL, busy_main, NULL);
     static const unsigned works[] = {0, 200};
@@ -241,11 +261,14 @@ main(int argc, char **argv)
     printf("%-7s %6s %8s %14s %14s %8s %9s %9s %9s %s\n", "tasks", "work",
            "workers", "tasks/s", "CPU/task", "scaling", "steals", "parks",
            "wakeups", busy ? "(busy thread)" : "");
-    for (int k = INJECT; k <= TREE; k++) {
-        for (unsigned wi = 0; wi < 2; wi++) {
+    for (int k = INJECT; k <= PING; k++) {
+        for (unsigned wi = 0; wi < (k == PING ? 1u : 2u); wi++) {
             unsigned work = works[wi];
-            /* Heavier tasks: fewer of them, the same order of run time. */
-            unsigned count = work ? n / 4 : n;
+            /* Heavier tasks: fewer of them, the same order of run time;
+             * round trips are slow: fewer still. */
+            unsigned count = k == PING ? (n / 200 > 16 ? n / 200 : 16)
+                             : work    ? n / 4
+                                       : n;
             double rate[2][64], cpu[2][64];
             struct rl_sched_stats st[2]; /* of the last repeat */
             for (unsigned r = 0; r < repeats; r++) {
@@ -287,6 +310,7 @@ main(int argc, char **argv)
         pthread_join(busy_thread, NULL);
     }
     free(B.nodes);
+    sem_destroy(&B.ran);
     if (failed)
         printf("FAILED: a task ran other than exactly once\n");
     return failed;

@@ -305,9 +305,15 @@ run_task(struct rl_worker *w, struct rl_task *t)
 {
     if (w->searching) {
         w->searching = 0;
-        /* The last searcher found work: wake another to keep looking. */
+        /* The last searcher found work: if more is queued (a stolen
+         * batch, spawns that counted on us while we searched), wake
+         * another worker to take it. Tokio wakes one unconditionally;
+         * looking first saves a wake-up per job handed to an idle
+         * runtime. The re-scan follows our seq_cst decrement, so a
+         * spawner either saw no searcher (and notified itself) or its
+         * task is visible to the scan. */
         if (rl_sched_idle_from_searching(&w->sched->idle))
-            notify_parked(w->sched);
+            notify_if_work_pending(w->sched);
     }
     t->run(t, w);
     bump(&w->stats.tasks, 1);
