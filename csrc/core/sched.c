@@ -18,7 +18,10 @@
  * is really parked: unpark swaps in NOTIFIED and writes the eventfd only
  * if it replaced PARKED; a worker about to park sees NOTIFIED and does not
  * block. Who to wake comes from sched_idle (at most one wake per batch of
- * new work, none while a worker is searching).
+ * new work, none while a worker is searching). No work is stranded: a
+ * worker parks only with its LIFO slot, local queue and the inject queue
+ * empty; outside spawns notify; and the last searcher to stop searching
+ * (to park, or to run what it found) re-scans every queue afterwards.
  *
  * Shutdown: the inject queue is closed (outside spawns get -ESHUTDOWN from
  * then on, and every spawn accepted before stays queued), then every
@@ -30,9 +33,13 @@
  * during shutdown, so running pipelines finish; they land on that worker
  * (or the inject queue, which it drains) before it may exit.
  *
+ * Start-up: the rings are opened by rl_sched_start and enabled by their
+ * workers (single issuer), which report back before it returns, so a
+ * failure is an error code, not an abort.
+ *
  * Threads: rl_sched_spawn and rl_sched_stats from any thread; everything
- * with a struct rl_worker on that worker's thread; start/shutdown by the
- * owning thread. Workers never take the GIL.
+ * with a struct rl_worker on that worker's thread; start/close/shutdown
+ * by the owning thread. Workers never take the GIL.
  */
 #define _GNU_SOURCE
 #include "core/sched.h"
@@ -142,8 +149,9 @@ notify_parked(struct rl_sched *s)
         unpark(&s->workers[index]);
 }
 
-/* The last searcher parks: re-scan, so work queued while it searched (by
- * someone who saw it searching and did not notify) is not stranded. */
+/* The last searcher stopped searching (it parks, or runs what it found):
+ * re-scan, so work queued while it searched (by someone who saw it
+ * searching and did not notify) gets a worker. */
 static void
 notify_if_work_pending(struct rl_sched *s)
 {
