@@ -58,11 +58,11 @@ unsigned rl_sched_workers(const struct rl_sched *s);
  * spawns from outside the workers get -ESHUTDOWN (spawns by tasks and
  * completions on a worker are still accepted, so running work finishes);
  * the workers keep running. Lets an owner stop its other threads' spawns
- * before it frees the scheduler. Not from a worker; idempotent. */
+ * before it frees the scheduler. Any thread; idempotent. */
 void rl_sched_close(struct rl_sched *s);
 
 /* Counters of worker i since start, for tests and benchmarks: a snapshot
- * (each counter is written by its worker only). Any thread. */
+ * (cheap to keep: plain stores by the worker). Any thread. */
 struct rl_sched_stats {
     unsigned long long tasks;     /* tasks run */
     unsigned long long lifo;      /* of which from the LIFO slot */
