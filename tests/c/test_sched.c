@@ -145,9 +145,51 @@ test_outside_spawns(void)
     wait_tasks_run(s, N);
     CHECK(tasks_run(s) == N);
     rl_sched_shutdown(s);
-    /* After shutdown, spawning again is refused... on a fresh runtime
-     * that is shutting down, tested in test_shutdown_race. */
     free(c);
+}
+
+/* After rl_sched_close, outside spawns are refused and never run; tasks
+ * on the workers may still spawn, and everything accepted runs. */
+struct closer {
+    struct rl_task task, child;
+    atomic_uint *total;
+    int child_res;
+};
+
+static void
+closer_child(struct rl_task *t, struct rl_worker *w)
+{
+    atomic_fetch_add(container_of(t, struct closer, child)->total, 1);
+}
+
+static void
+closer_run(struct rl_task *t, struct rl_worker *w)
+{
+    struct closer *c = container_of(t, struct closer, task);
+    c->child_res = rl_sched_spawn(rl_worker_sched(w), &c->child);
+    atomic_fetch_add(c->total, 1);
+}
+
+static void
+test_close(void)
+{
+    struct rl_sched *s;
+    CHECK(rl_sched_start(&s, 2) == 0);
+    atomic_uint total = 0;
+    struct closer c = {.task.run = closer_run, .child.run = closer_child,
+                       .total = &total, .child_res = 1};
+    struct counted refused;
+    memset(&refused, 0, sizeof(refused));
+    refused.task.run = counted_run;
+    refused.total = &total;
+    CHECK(rl_sched_spawn(s, &c.task) == 0);
+    rl_sched_close(s);
+    rl_sched_close(s); /* idempotent */
+    CHECK(rl_sched_spawn(s, &refused.task) == -ESHUTDOWN);
+    rl_sched_shutdown(s);
+    CHECK(c.child_res == 0);
+    CHECK(atomic_load(&total) == 2);
+    CHECK(atomic_load(&refused.runs) == 0);
 }
 
 /* ---- the LIFO slot ---------------------------------------------------- */
@@ -753,6 +795,7 @@ main(void)
     test_start_stop();
     test_start_failure();
     test_outside_spawns();
+    test_close();
     test_lifo();
     test_lifo_bounded();
     test_ring_io();
