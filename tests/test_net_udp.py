@@ -647,3 +647,29 @@ def test_loop_closed_with_endpoint_open(loop_factory, recwarn):
         assert sock.fileno() == -1
     finally:
         lp.close()
+
+
+def test_datagram_comes_after_callbacks_already_ready(loop):
+    """asyncio runs an iteration's I/O callbacks after the callbacks that were
+    ready before it (CPython's test_datagram_send_to_non_listening_address
+    depends on it)."""
+    order = []
+
+    class Ordered(DatagramRecorder):
+        def datagram_received(self, data, addr):
+            order.append(data)
+            super().datagram_received(data, addr)
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(
+            Ordered, local_addr=("127.0.0.1", 0))
+        ct, cp = await loop.create_datagram_endpoint(
+            DatagramRecorder, remote_addr=st.get_extra_info("sockname"))
+        for i in range(3):
+            ct.sendto(b"%d" % i)  # on loopback: in the socket already
+            loop.call_soon(order.append, "soon%d" % i)
+            await sp.wait(i + 1)
+        assert order == ["soon0", b"0", "soon1", b"1", "soon2", b"2"]
+        await _close(st, ct)
+
+    run(loop, main())

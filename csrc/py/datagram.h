@@ -77,6 +77,7 @@ typedef struct {
     char connected; /* peername is set: send() */
     char send_empty; /* sendto(b"") sends an empty datagram (3.12.?+) */
     char single;   /* single-shot receives into rbuf (see datagramobject.c) */
+    char deliver_pending; /* _deliver_held is scheduled */
 } DatagramObject;
 
 #define DG_OF(field, ptr) rl_container_of(ptr, DatagramObject, field)

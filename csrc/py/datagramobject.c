@@ -20,7 +20,10 @@
  * (ICMP errors on connected sockets: ECONNREFUSED...) go to
  * protocol.error_received and receiving goes on, as in asyncio.
  * pause_reading cancels the receive; datagrams already completed are held
- * and delivered, in order, after resume_reading.
+ * and delivered, in order, after resume_reading. Datagrams that complete
+ * while callbacks are ready are held too and delivered by one callback
+ * queued after them: asyncio's order (I/O callbacks of an iteration run
+ * after the callbacks ready before it).
  *
  * Lifetime: every op in flight holds a reference to the transport, and the
  * transport holds the socket, which it closes only after the final
@@ -200,12 +203,21 @@ deliver(DatagramObject *t, const char *data, Py_ssize_t len,
     PyObject *r = NULL;
     if (args[1] == NULL) {
         /* out of memory: reported below */
-    } else if (t->paused || t->held != NULL) {
+    } else if (t->paused || t->held != NULL || t->loop->core.ready.len) {
+        /* Held while paused; and while callbacks are ready, after them,
+         * as asyncio runs the I/O callbacks of an iteration after those
+         * already ready. */
         PyObject *item = PyTuple_Pack(2, args[0], args[1]);
         if (item && (t->held || (t->held = PyList_New(0))) &&
             PyList_Append(t->held, item) == 0)
             r = Py_NewRef(Py_None);
         Py_XDECREF(item);
+        if (r && !t->paused && !t->deliver_pending) {
+            if (call_soon_method(t, "_deliver_held", NULL) < 0)
+                Py_CLEAR(r);
+            else
+                t->deliver_pending = 1;
+        }
     } else {
         r = PyObject_Vectorcall(t->datagram_received, args, 2, NULL);
     }
@@ -283,6 +295,7 @@ recv_complete(struct rl_op *op, int res, unsigned flags)
 static PyObject *
 Datagram_deliver_held(DatagramObject *t, PyObject *Py_UNUSED(ignored))
 {
+    t->deliver_pending = 0;
     while (t->held != NULL && !t->paused && !t->conn_lost) {
         PyObject *held = t->held;
         t->held = NULL;
