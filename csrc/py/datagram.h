@@ -49,6 +49,10 @@ typedef struct {
     PyObject *saddr_obj;
     struct sockaddr_storage saddr;
     socklen_t saddr_len;
+    /* IPv4: the last source host as a str, for many peers on one host;
+     * sendto() given that same str skips parsing it. */
+    PyObject *rhost_obj;
+    uint32_t rhost_in; /* its address, network order */
     int fd;
     int family;
     int conn_lost;
@@ -108,6 +112,8 @@ PyObject *Datagram_get_write_buffer_size(DatagramObject *t, PyObject *unused);
 /* datagram_addr.c */
 /* A Python address as the socket module gives it (None if len is 0). */
 PyObject *rl_sockaddr_to_py(const struct sockaddr *sa, socklen_t len);
+/* An IPv4 address as a str, as the socket module formats it. */
+PyObject *rl_ipv4_to_py(uint32_t addr_network_order);
 /* Parses a numeric address object for a socket of `family`: 0, or -1 if
  * it is not one this fast path handles (no exception set). */
 int rl_sockaddr_from_py(int family, PyObject *addr,

@@ -18,6 +18,24 @@
 #include <sys/un.h>
 
 PyObject *
+rl_ipv4_to_py(uint32_t addr)
+{
+    /* inet_ntop's digits without its sprintf */
+    const unsigned char *b = (const unsigned char *)&addr;
+    char buf[16], *p = buf;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = '.';
+    }
+    return PyUnicode_FromStringAndSize(buf, p - buf - 1);
+}
+
+PyObject *
 rl_sockaddr_to_py(const struct sockaddr *sa, socklen_t len)
 {
     char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
@@ -26,9 +44,8 @@ rl_sockaddr_to_py(const struct sockaddr *sa, socklen_t len)
     switch (sa->sa_family) {
     case AF_INET: {
         const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        if (!inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)))
-            break;
-        return Py_BuildValue("(si)", host, ntohs(a->sin_port));
+        return Py_BuildValue("(Ni)", rl_ipv4_to_py(a->sin_addr.s_addr),
+                             ntohs(a->sin_port));
     }
     case AF_INET6: {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;

@@ -9,6 +9,7 @@
  */
 #include "py/datagram.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 
 /* ---- the queue -------------------------------------------------------- */
@@ -189,6 +190,30 @@ send_now(DatagramObject *t, const Py_buffer *view,
     return r;
 }
 
+/* (host, port) whose host is the last source host's str: no parsing. */
+static int
+same_host_ipv4(DatagramObject *t, PyObject *addr, struct sockaddr_storage *ss,
+               socklen_t *len)
+{
+    if (t->family != AF_INET || t->rhost_obj == NULL ||
+        !PyTuple_CheckExact(addr) || PyTuple_GET_SIZE(addr) != 2 ||
+        PyTuple_GET_ITEM(addr, 0) != t->rhost_obj ||
+        !PyLong_CheckExact(PyTuple_GET_ITEM(addr, 1)))
+        return -1;
+    long port = PyLong_AsLong(PyTuple_GET_ITEM(addr, 1));
+    if (port < 0 || port > 65535) {
+        PyErr_Clear();
+        return -1;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    memset(a, 0, sizeof(*a));
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    a->sin_addr.s_addr = t->rhost_in;
+    *len = sizeof(*a);
+    return 0;
+}
+
 static PyObject *
 sendto_impl(DatagramObject *t, PyObject *data, PyObject *addr, int resolved)
 {
@@ -233,7 +258,8 @@ sendto_impl(DatagramObject *t, PyObject *data, PyObject *addr, int resolved)
         if (addr == t->saddr_obj && addr != NULL) {
             sa = &t->saddr;
             salen = t->saddr_len;
-        } else if (rl_sockaddr_from_py(t->family, addr, &ss, &salen) == 0) {
+        } else if (same_host_ipv4(t, addr, &ss, &salen) == 0 ||
+                   rl_sockaddr_from_py(t->family, addr, &ss, &salen) == 0) {
             sa = &ss;
             memcpy(&t->saddr, &ss, salen);
             t->saddr_len = salen;

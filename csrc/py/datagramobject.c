@@ -32,6 +32,7 @@
  */
 #include "py/datagram.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 
@@ -184,7 +185,20 @@ source_address(DatagramObject *t, const struct sockaddr *sa, socklen_t len)
     if (t->raddr_obj != NULL && len == t->raddr_len &&
         memcmp(sa, &t->raddr, len) == 0)
         return Py_NewRef(t->raddr_obj);
-    PyObject *obj = rl_sockaddr_to_py(sa, len);
+    PyObject *obj;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        if (t->rhost_obj == NULL || t->rhost_in != in->sin_addr.s_addr) {
+            PyObject *host = rl_ipv4_to_py(in->sin_addr.s_addr);
+            if (host == NULL)
+                return NULL;
+            Py_XSETREF(t->rhost_obj, host);
+            t->rhost_in = in->sin_addr.s_addr;
+        }
+        obj = Py_BuildValue("(Oi)", t->rhost_obj, ntohs(in->sin_port));
+    } else {
+        obj = rl_sockaddr_to_py(sa, len);
+    }
     if (obj != NULL) {
         memcpy(&t->raddr, sa, len);
         t->raddr_len = len;
@@ -628,6 +642,7 @@ Datagram_dealloc(DatagramObject *t)
     Py_CLEAR(t->address);
     Py_CLEAR(t->raddr_obj);
     Py_CLEAR(t->saddr_obj);
+    Py_CLEAR(t->rhost_obj);
     Py_CLEAR(t->sock);
     Py_CLEAR(t->loop);
     tp->tp_free((PyObject *)t);
