@@ -1,6 +1,6 @@
 /*
- * datagram.h - the DatagramTransport object shared by its two files:
- * datagramobject.c (the type, receiving, closing, attributes) and
+ * datagram.h - the DatagramTransport object shared by its three files:
+ * datagramobject.c (the type, receiving, closing, attributes),
  * datagram_send.c (sendto, the send queue, flow control hooks) and
  * datagram_addr.c (socket addresses to and from Python objects). See
  * datagramobject.c for the design and the lifetime rules.
