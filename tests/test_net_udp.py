@@ -675,3 +675,31 @@ def test_datagram_comes_after_callbacks_already_ready(loop):
         await _close(st, ct)
 
     run(loop, main())
+
+
+class NoDatagramMethods(asyncio.BaseProtocol):
+    """Neither datagram_received nor error_received: asyncio fails only when
+    one is called."""
+
+    def __init__(self):
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+@pytest.mark.expect_handler_calls
+def test_protocol_without_datagram_methods(loop, exc_contexts):
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(
+            NoDatagramMethods, local_addr=("127.0.0.1", 0))
+        ct, cp = await loop.create_datagram_endpoint(
+            DatagramRecorder, remote_addr=st.get_extra_info("sockname"))
+        ct.sendto(b"x")
+        while not exc_contexts:
+            await asyncio.sleep(0.01)
+        assert not st.is_closing()
+        await _close(st, ct)
+
+    run(loop, main())
+    assert [type(c["exception"]) for c in exc_contexts] == [AttributeError]

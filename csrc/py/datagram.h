@@ -93,6 +93,11 @@ dg_loop_gone(DatagramObject *t)
 }
 
 /* datagramobject.c */
+/* Calls the protocol's method: the bound method cached by set_protocol,
+ * or (the protocol has no such attribute) looked up now, so it fails
+ * where asyncio's would: when called. None if there is no protocol. */
+PyObject *dg_call(DatagramObject *t, PyObject *bound, const char *name,
+                  PyObject *const *args, size_t nargs);
 /* Calls protocol.error_received(OSError(-neg_errno)) from a completion. */
 void dg_error_received(DatagramObject *t, int neg_errno);
 void dg_maybe_close_socket(DatagramObject *t);

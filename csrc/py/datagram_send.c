@@ -185,7 +185,7 @@ send_now(DatagramObject *t, const Py_buffer *view,
     PyObject *exc = rl_fetch_exception();
     if (exc == NULL)
         return NULL;
-    PyObject *r = PyObject_CallOneArg(t->error_received, exc);
+    PyObject *r = dg_call(t, t->error_received, "error_received", &exc, 1);
     Py_DECREF(exc);
     return r;
 }

@@ -59,13 +59,27 @@ call_soon_method(DatagramObject *t, const char *method, PyObject *arg)
     return r ? 0 : -1;
 }
 
+PyObject *
+dg_call(DatagramObject *t, PyObject *bound, const char *name,
+        PyObject *const *args, size_t nargs)
+{
+    if (bound != NULL)
+        return PyObject_Vectorcall(bound, args, nargs, NULL);
+    if (t->protocol == NULL)
+        Py_RETURN_NONE;
+    PyObject *fn = PyObject_GetAttrString(t->protocol, name);
+    PyObject *r = fn ? PyObject_Vectorcall(fn, args, nargs, NULL) : NULL;
+    Py_XDECREF(fn);
+    return r;
+}
+
 void
 dg_error_received(DatagramObject *t, int neg_errno)
 {
     rl_set_oserror(neg_errno);
     PyObject *exc = rl_fetch_exception();
-    PyObject *r = exc && t->error_received
-                      ? PyObject_CallOneArg(t->error_received, exc)
+    PyObject *r = exc ? dg_call(t, t->error_received, "error_received",
+                                &exc, 1)
                       : NULL;
     Py_XDECREF(exc);
     if (r == NULL && PyErr_Occurred())
@@ -233,7 +247,7 @@ deliver(DatagramObject *t, const char *data, Py_ssize_t len,
                 t->deliver_pending = 1;
         }
     } else {
-        r = PyObject_Vectorcall(t->datagram_received, args, 2, NULL);
+        r = dg_call(t, t->datagram_received, "datagram_received", args, 2);
     }
     Py_XDECREF(args[0]);
     Py_XDECREF(args[1]);
@@ -325,8 +339,9 @@ Datagram_deliver_held(DatagramObject *t, PyObject *Py_UNUSED(ignored))
                 Py_XDECREF(rest);
                 break;
             }
-            PyObject *r = PyObject_Vectorcall(
-                t->datagram_received, &PyTuple_GET_ITEM(item, 0), 2, NULL);
+            PyObject *r = dg_call(t, t->datagram_received,
+                                  "datagram_received",
+                                  &PyTuple_GET_ITEM(item, 0), 2);
             if (r == NULL)
                 rl_loop_completion_error(t->loop, DATAGRAM_FAILED,
                                          "transport", (PyObject *)t);
@@ -459,11 +474,18 @@ Datagram_release(DatagramObject *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Datagram_set_protocol(DatagramObject *t, PyObject *protocol)
 {
+    /* A missing method fails when called, as in asyncio (see dg_call). */
     PyObject *dr = PyObject_GetAttrString(protocol, "datagram_received");
-    PyObject *er = dr ? PyObject_GetAttrString(protocol, "error_received")
-                      : NULL;
-    if (er == NULL) {
+    if (dr == NULL && PyErr_ExceptionMatches(PyExc_AttributeError))
+        PyErr_Clear();
+    PyObject *er = PyErr_Occurred()
+                       ? NULL
+                       : PyObject_GetAttrString(protocol, "error_received");
+    if (er == NULL && PyErr_ExceptionMatches(PyExc_AttributeError))
+        PyErr_Clear();
+    if (PyErr_Occurred()) {
         Py_XDECREF(dr);
+        Py_XDECREF(er);
         return NULL;
     }
     Py_XSETREF(t->datagram_received, dr);
