@@ -703,3 +703,15 @@ def test_protocol_without_datagram_methods(loop, exc_contexts):
 
     run(loop, main())
     assert [type(c["exception"]) for c in exc_contexts] == [AttributeError]
+
+
+def test_socket_in_use_by_transport(loop):
+    async def main():
+        t, p = await loop.create_datagram_endpoint(
+            DatagramRecorder, local_addr=("127.0.0.1", 0))
+        sock = t.get_extra_info("socket")._sock
+        with pytest.raises(RuntimeError, match="is used by transport"):
+            await loop.sock_recv(sock, 10)
+        await _close(t)
+
+    run(loop, main())
