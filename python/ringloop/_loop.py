@@ -20,6 +20,7 @@ import weakref
 from asyncio import base_events, coroutines, events, format_helpers, futures
 
 from . import _core
+from ._datagram import DatagramMixin
 from ._network import NetworkMixin
 from ._sockets import SocketsMixin
 
@@ -32,7 +33,6 @@ logger = logging.getLogger("asyncio")
 # NotImplementedError naming the method and the missing feature.
 _NOT_YET = {
     "TLS": ("start_tls",),
-    "UDP": ("create_datagram_endpoint",),
     "pipes": ("connect_read_pipe", "connect_write_pipe"),
     "subprocesses": ("subprocess_exec", "subprocess_shell"),
     "signal handlers": ("add_signal_handler", "remove_signal_handler"),
@@ -55,7 +55,7 @@ def _not_implemented(name: str, feature: str):
     return method
 
 
-class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
+class EventLoop(DatagramMixin, NetworkMixin, SocketsMixin, _core.Loop,
                 asyncio.AbstractEventLoop):
     """An asyncio event loop whose I/O runs on Linux io_uring."""
 
