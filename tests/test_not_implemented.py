@@ -1,4 +1,4 @@
-"""Features a later issue builds (UDP, TLS, pipes, subprocesses, signal handlers):
+"""Features a later issue builds (UDP, TLS):
 their loop methods must raise NotImplementedError whose message names the method
 (not a bare NotImplementedError inherited from AbstractEventLoop, not an
 AttributeError, not a crash), and `ssl=` on the stream methods must say that TLS is
@@ -61,13 +61,6 @@ def _args(name, socks):
 NOT_IMPLEMENTED = [
     "create_datagram_endpoint",
     "start_tls",
-    "connect_read_pipe",
-    "connect_write_pipe",
-    "subprocess_exec",
-    "subprocess_shell",
-    # Not networking, but not built yet either (ringloop lists them as such).
-    "add_signal_handler",
-    "remove_signal_handler",
 ]
 
 
