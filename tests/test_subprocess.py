@@ -135,9 +135,9 @@ def test_preexec_fn_and_start_new_session(loop):
         assert (await proc.communicate())[0] == b"True None\n"
         proc = await asyncio.create_subprocess_exec(
             *_py(code), stdout=PIPE, preexec_fn=lambda: os.environ.__setitem__("X", "1"))
-        # preexec_fn runs after the environment was passed: X is not seen, but
-        # the call happened in the child (the parent's environment is unchanged).
-        assert (await proc.communicate())[0] == b"False None\n"
+        # preexec_fn ran in the child, before exec (which inherited its
+        # environment); the parent's environment is unchanged.
+        assert (await proc.communicate())[0] == b"False 1\n"
         assert "X" not in os.environ
 
     run(loop, main())
@@ -325,12 +325,11 @@ def test_protocol_callbacks_order(loop):
     assert events[-1] == ("conn_lost", None)
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12),
-                    reason="unused by this test on 3.11: see the body")
-def test_child_reaped_by_someone_else(loop, caplog):
-    """Somebody else reaped the child: returncode 255 and a warning. (On 3.11
-    asyncio's default child watcher is a thread that reaps at once, so the
-    test cannot take the child from it; from 3.12 asyncio watches a pidfd.)"""
+def test_child_reaped_by_someone_else(loop, loop_kind, caplog):
+    """Somebody else reaped the child: returncode 255 and a warning."""
+    if loop_kind == "asyncio" and sys.version_info < (3, 12):
+        pytest.skip("asyncio 3.11's child watcher is a thread that reaps the "
+                    "child at once: the test cannot take the child from it")
 
     async def main():
         proc = await asyncio.create_subprocess_exec(*_py("import sys; sys.exit(5)"))
