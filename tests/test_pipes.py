@@ -329,3 +329,55 @@ def test_bidirectional_pty(loop):
         slave_r.close()
         slave_w.close()
         os.close(master)
+
+
+def test_write_pipe_copies_mutable_data(loop, pipe):
+    """What the pipe cannot take at once is kept as it was when write() was
+    called, even if the caller then changes its bytearray."""
+    rf, wf = pipe
+    size = 1 << 20
+
+    async def main():
+        rtr, rproto = await loop.connect_read_pipe(ReadProto, rf)
+        wtr, wproto = await loop.connect_write_pipe(WriteProto, wf)
+        buf = bytearray(b"a" * size)
+        wtr.write(buf)
+        wtr.write(memoryview(buf)[:10])
+        buf[:] = b"b" * size
+        wtr.write(b"end")
+        assert wtr.get_write_buffer_size() > 0
+        wtr.close()
+        assert await wproto.lost is None
+        assert await rproto.lost is None
+        assert rproto.data == b"a" * (size + 10) + b"end"
+
+    run(loop, main())
+
+
+@pytest.mark.ringloop_only(reason="ringloop's own C helper behind the write pipe")
+def test_pipewriter_misuse_raises(loop, pipe):
+    from ringloop import _core
+
+    rf, wf = pipe
+    w = _core.PipeWriter(loop, wf.fileno())
+    with pytest.raises(TypeError):
+        w.send(bytearray(b"x"), 0, print)
+    with pytest.raises(ValueError):
+        w.send(b"x", 2, print)
+    with pytest.raises(TypeError):
+        _core.PipeWriter(object(), 1)
+    done = []
+    w.send(b"hello", 1, lambda n, err: done.append((n, err)))
+    assert w.pending() == 4
+    with pytest.raises(RuntimeError):
+        w.send(b"x", 0, print)
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert done == [(4, 0)] and rf.read(4) == b"ello"
+    w.send(b"gone", 0, lambda n, err: done.append((n, err)))
+    assert w.cancel() is True and w.cancel() is False
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert done == [(4, 0)]
+    rf.close()
+    w.send(b"broken", 0, lambda n, err: done.append((n, err)))
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert done[-1] == (0, errno.EPIPE)
