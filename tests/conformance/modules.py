@@ -155,7 +155,7 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
          mixins=(Mixin("RingEventLoopCoreTests", ("EventLoopTestsMixin", _TU),
                        "create_event_loop"),)),
     # SubprocessMixin on a class of its own (see _patch_subprocess)
-    Spec("subprocess", policy=False, patch="subprocess",
+    Spec("subprocess", policy=False, patch="subprocess", default=True,
          classes=("RingSubprocessTests",)),
     # asyncio.run()/Runner through a TestPolicy whose loops come from a patched
     # BaseTest.new_loop
