@@ -86,16 +86,21 @@ schedule(PipeWriterObject *w)
     rl_loop_defer(&w->loop->core, &w->submit);
 }
 
-/* write(2) until done (0), the pipe is full (1) or an error (-errno). */
+/* write(2) until done (0), the pipe is full (1) or an error (-errno).
+ * A short write means the pipe is full: wait for room rather than make a
+ * write(2) that can only say EAGAIN. */
 static int
 write_some(PipeWriterObject *w)
 {
     const char *buf = PyBytes_AS_STRING(w->data);
     Py_ssize_t len = PyBytes_GET_SIZE(w->data);
     while (w->offset < len) {
-        ssize_t n = write(w->fd, buf + w->offset, (size_t)(len - w->offset));
+        size_t want = (size_t)(len - w->offset);
+        ssize_t n = write(w->fd, buf + w->offset, want);
         if (n >= 0) {
             w->offset += n;
+            if ((size_t)n < want)
+                return 1;
         } else if (errno == EAGAIN) {
             return 1;
         } else if (errno != EINTR) {
