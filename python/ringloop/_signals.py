@@ -43,6 +43,7 @@ class SignalsMixin:
     _check_signal = _Unix._check_signal
     _rl_sig_socks = None  # (read end, write end) once a handler was added
     _rl_sig_prev_fd = -1  # the wakeup fd to restore after the last handler
+    _rl_sig_watched = False  # the read end is registered with _add_reader
 
     def add_signal_handler(self, sig, callback, *args):
         """Add a handler for a signal.  UNIX only.
@@ -56,15 +57,22 @@ class SignalsMixin:
                             "with add_signal_handler()")
         self._check_signal(sig)
         self._check_closed()
-        wsock = self._rl_sig_socket()
+        rsock, wsock = self._rl_sig_socketpair()
         try:
             # Raises ValueError outside the main thread: checked before
-            # anything changes.
+            # the loop's fd watch is touched.
             prev = signal.set_wakeup_fd(wsock.fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc))
         if not self._signal_handlers and prev != wsock.fileno():
             self._rl_sig_prev_fd = prev
+        if not self._rl_sig_watched:
+            try:
+                self._add_reader(rsock.fileno(), self._rl_sig_read, rsock)
+            except BaseException:
+                self._rl_sig_restore_wakeup_fd()
+                raise
+            self._rl_sig_watched = True
 
         handle = events.Handle(callback, args, self, None)
         self._signal_handlers[sig] = handle
@@ -101,20 +109,15 @@ class SignalsMixin:
             self._rl_sig_restore_wakeup_fd()
         return True
 
-    def _rl_sig_socket(self):
-        """The write end of the wakeup socketpair, created on first use."""
+    def _rl_sig_socketpair(self):
+        """The wakeup socketpair (read end, write end), made on first use;
+        the loop watches the read end from the first handler on."""
         if self._rl_sig_socks is None:
             rsock, wsock = socket.socketpair()
             rsock.setblocking(False)
             wsock.setblocking(False)
-            try:
-                self._add_reader(rsock.fileno(), self._rl_sig_read, rsock)
-            except BaseException:
-                rsock.close()
-                wsock.close()
-                raise
             self._rl_sig_socks = (rsock, wsock)
-        return self._rl_sig_socks[1]
+        return self._rl_sig_socks
 
     def _rl_sig_read(self, rsock):
         while True:
