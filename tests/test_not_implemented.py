@@ -1,4 +1,4 @@
-"""Features a later issue builds (TLS, pipes, subprocesses, signal handlers):
+"""Features a later issue builds (TLS):
 their loop methods must raise NotImplementedError whose message names the method
 (not a bare NotImplementedError inherited from AbstractEventLoop, not an
 AttributeError, not a crash), and `ssl=` on the stream methods must say that TLS is
@@ -59,13 +59,6 @@ def _args(name, socks):
 
 NOT_IMPLEMENTED = [
     "start_tls",
-    "connect_read_pipe",
-    "connect_write_pipe",
-    "subprocess_exec",
-    "subprocess_shell",
-    # Not networking, but not built yet either (ringloop lists them as such).
-    "add_signal_handler",
-    "remove_signal_handler",
 ]
 
 

@@ -46,7 +46,8 @@ module_exec(PyObject *module)
         rl_transport_setup_type(module, state) < 0 ||
         rl_acceptor_setup_type(module, state) < 0 ||
         rl_datagram_setup_type(module, state) < 0 ||
-        rl_sock_setup_types(module) < 0)
+        rl_sock_setup_types(module) < 0 ||
+        rl_pipewriter_setup_type(module) < 0)
         return -1;
     return 0;
 }

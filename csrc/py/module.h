@@ -148,5 +148,7 @@ PyObject *rl_set_oserror_msg(int neg_errno, const char *message);
  * adds all three types to the module. */
 int rl_sock_setup_types(PyObject *module);
 int rl_fdwatch_setup_type(PyObject *module);
+/* pipewriter.c: PipeWriter, the write pipe transport's background writes */
+int rl_pipewriter_setup_type(PyObject *module);
 
 #endif
