@@ -60,7 +60,6 @@ def _args(name, socks):
 
 NOT_IMPLEMENTED = [
     "create_datagram_endpoint",
-    "start_tls",
     "connect_read_pipe",
     "connect_write_pipe",
     "subprocess_exec",
@@ -117,24 +116,3 @@ def test_every_abstract_method_exists(loop):
         if not n.startswith("__") and callable(v) and not hasattr(loop, n)
     ]
     assert missing == []
-
-
-@pytest.mark.parametrize("name", [
-    "create_connection", "create_server", "create_unix_connection",
-    "create_unix_server", "connect_accepted_socket",
-])
-def test_tls_on_stream_methods_not_implemented(loop, socks, name, tmp_path):
-    import ssl
-
-    args, kwargs = _args(name, socks)
-    if name == "create_unix_server":
-        args, kwargs = (Proto, str(tmp_path / "s.sock")), {}
-    kwargs["ssl"] = ssl.create_default_context()
-    exc = None
-    try:
-        loop.run_until_complete(getattr(loop, name)(*args, **kwargs))
-    except BaseException as e:  # noqa: BLE001
-        exc = e
-    assert isinstance(exc, NotImplementedError), f"{name} raised {exc!r}"
-    assert "TLS" in str(exc) and name in str(exc)
-    assert not (tmp_path / "s.sock").exists()  # refused before doing anything

@@ -31,7 +31,6 @@ logger = logging.getLogger("asyncio")
 # Loop methods that later work will provide; until then they raise a clear
 # NotImplementedError naming the method and the missing feature.
 _NOT_YET = {
-    "TLS": ("start_tls",),
     "UDP": ("create_datagram_endpoint",),
     "pipes": ("connect_read_pipe", "connect_write_pipe"),
     "subprocesses": ("subprocess_exec", "subprocess_shell"),
