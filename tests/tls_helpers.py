@@ -8,6 +8,7 @@ Nothing here touches the network or the system trust store.
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import ssl
 import subprocess
@@ -60,3 +61,55 @@ def client_context(certs: Certs) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(certs.ca)
     return ctx
+
+
+class BIOPeer(asyncio.Protocol):
+    """A TLS peer driven by hand (``ssl.MemoryBIO``) over a plain Protocol, for
+    what a well-behaved TLS stack never does: it completes the handshake, then
+    ignores every later record (``close_notify`` included) unless the test
+    drives it. ``hello()`` returns its first flight (a client's ClientHello)
+    without sending it."""
+
+    def __init__(self, loop, ctx, *, server_side, server_hostname=None):
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing,
+                                server_side=server_side,
+                                server_hostname=server_hostname)
+        self.transport = None
+        self.plain = bytearray()  # bytes received before the handshake starts
+        self.handshaken = loop.create_future()
+        self.lost = loop.create_future()
+
+    def hello(self) -> bytes:
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return self.outgoing.read()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if self.handshaken.done():
+            return  # deaf from now on
+        self.incoming.write(data)
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        else:
+            self.handshaken.set_result(None)
+        out = self.outgoing.read()
+        if out:
+            self.transport.write(out)
+
+    def eof_received(self):
+        return True  # the test decides when to close
+
+    def connection_lost(self, exc):
+        if not self.handshaken.done():
+            self.handshaken.set_exception(ConnectionResetError("lost"))
+            self.handshaken.exception()  # retrieved: no warning if unused
+        self.lost.set_result(exc)

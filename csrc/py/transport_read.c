@@ -135,11 +135,21 @@ on_eof(TransportObject *t)
     }
 }
 
-/* Hands data to a BufferedProtocol, through as many buffers as it takes. */
+static void hold(TransportObject *t, const char *data, Py_ssize_t len,
+                 int status);
+
+/* Hands data to a BufferedProtocol, through as many buffers as it takes;
+ * if the protocol pauses reading meanwhile, the rest is held for
+ * resume_reading (asyncio reads no further once paused: the rest of a
+ * STARTTLS line's segment belongs to the protocol start_tls swaps in). */
 static void
 deliver_buffered(TransportObject *t, const char *data, Py_ssize_t len)
 {
     while (len > 0 && !t->conn_lost) {
+        if (t->paused) {
+            hold(t, data, len, 0);
+            return;
+        }
         PyObject *obj =
             PyObject_CallOneArg(t->get_buffer, t->loop->state->minus_one);
         Py_buffer view;
