@@ -514,8 +514,12 @@ def test_abort_after_handshake(loop, sctx, cctx):
 
 
 def test_bulk_both_ways_by_digest(loop, sctx, cctx):
-    total = 12 * MB
     blob = hashlib.sha256(b"seed").digest() * (64 * 1024 // 32)  # 64 KiB
+    # Chunks of varying sizes, 12 MB in all, each numbered.
+    chunks = [blob[i % 7:] + i.to_bytes(4, "big") for i in range(192)]
+    total = sum(map(len, chunks))
+    digest = hashlib.sha256(b"".join(chunks)).hexdigest()
+    assert total >= 12 * MB - 192 * 7
 
     async def main():
         server = await asyncio.start_server(echo_handler, "127.0.0.1", 0,
@@ -524,33 +528,23 @@ def test_bulk_both_ways_by_digest(loop, sctx, cctx):
         reader, writer = await asyncio.open_connection(
             *addr, ssl=cctx, server_hostname="localhost")
 
-        async def send():
-            h = hashlib.sha256()
-            sent = 0
-            i = 0
-            while sent < total:
-                chunk = blob[i % 7:] + i.to_bytes(4, "big")
-                writer.write(chunk)
-                h.update(chunk)
-                sent += len(chunk)
-                i += 1
-                await writer.drain()
-            return h.hexdigest(), sent
-
-        async def receive(n):
+        async def receive():
             h = hashlib.sha256()
             got = 0
-            while got < n:
+            while got < total:
                 data = await reader.read(1 << 20)
                 assert data
                 h.update(data)
                 got += len(data)
             return h.hexdigest()
 
-        sender = loop.create_task(send())
-        # Echoed back: the bytes cross TLS twice, both ways at once.
-        sent_digest, sent = await sender
-        assert await receive(sent) == sent_digest
+        # Echoed back while being sent: the bytes cross TLS twice, both
+        # ways at once.
+        receiver = loop.create_task(receive())
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+        assert await receiver == digest
         await close_writer(writer)
         await close_server(server)
 
@@ -872,6 +866,66 @@ def test_server_ssl_shutdown_timeout_argument(loop, sctx, cctx):
         writer.write(b"1\n")
         assert await reader.readline() == b"1\n"
         await close_writer(writer)
+        await close_server(server)
+
+    run(loop, main())
+
+
+class ExactReader(asyncio.BufferedProtocol):
+    """Reads through a 4-byte buffer and pauses reading after the first 4
+    bytes; records everything it gets."""
+
+    def __init__(self, loop):
+        self.buf = bytearray(4)
+        self.data = bytearray()
+        self.first = loop.create_future()
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.data += self.buf[:nbytes]
+        if len(self.data) >= 4 and not self.first.done():
+            self.transport.pause_reading()
+            self.first.set_result(bytes(self.data))
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def test_buffered_protocol_pausing_in_buffer_updated(loop):
+    """What start_tls relies on: once a BufferedProtocol pauses reading in
+    buffer_updated, the rest of the bytes already received wait for
+    resume_reading (they are not pushed into get_buffer meanwhile)."""
+
+    async def main():
+        readers = []
+
+        def factory():
+            readers.append(ExactReader(loop))
+            return readers[-1]
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"HEADrest of the segment")
+        while not readers:
+            await asyncio.sleep(0.001)
+        r = readers[0]
+        assert await r.first == b"HEAD"
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert bytes(r.data) == b"HEAD"
+        r.transport.resume_reading()
+        while len(r.data) < 23:
+            await asyncio.sleep(0.001)
+        assert bytes(r.data) == b"HEADrest of the segment"
+        await close_writer(writer)
+        await r.lost
         await close_server(server)
 
     run(loop, main())
