@@ -927,3 +927,88 @@ def test_buffered_protocol_pausing_in_buffer_updated(loop):
         await close_server(server)
 
     run(loop, main())
+
+
+class Collector(asyncio.Protocol):
+    def __init__(self, loop, swap_to=None, after=0):
+        self.loop = loop
+        self.data = bytearray()
+        self.swap_to = swap_to
+        self.after = after
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.data += data
+        if self.swap_to is not None and len(self.data) >= self.after:
+            swap_to, self.swap_to = self.swap_to, None
+            # From a later callback: the transport may be receiving meanwhile.
+            self.loop.call_soon(self.transport.set_protocol, swap_to)
+
+    def connection_lost(self, exc):
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class BufferedCollector(asyncio.BufferedProtocol):
+    def __init__(self, loop, swap_to=None, after=0):
+        self.loop = loop
+        self.buf = bytearray(256 * 1024)
+        self.data = bytearray()
+        self.swap_to = swap_to
+        self.after = after
+        self.lost = loop.create_future()
+
+    def get_buffer(self, sizehint):
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.data += self.buf[:nbytes]
+        if self.swap_to is not None and len(self.data) >= self.after:
+            swap_to, self.swap_to = self.swap_to, None
+            self.loop.call_soon(self.transport.set_protocol, swap_to)
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+@pytest.mark.parametrize("first, second", [
+    (Collector, BufferedCollector), (BufferedCollector, Collector),
+    (BufferedCollector, BufferedCollector),
+])
+def test_set_protocol_during_large_reads(loop, first, second):
+    """What start_tls and SSL unwrapping rely on: swapping the protocol while
+    large messages stream in loses, duplicates and reorders nothing, whatever
+    the kinds of protocol before and after."""
+    total = 4 * MB
+    payload = hashlib.sha256(b"p").digest() * (total // 32)
+
+    async def main():
+        protos = []
+
+        def factory():
+            b = second(loop)
+            a = first(loop, swap_to=b, after=total // 4)
+            protos.extend((a, b))
+            return a
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        a, b = protos
+        await b.lost
+        assert len(a.data) >= total // 4
+        assert bytes(a.data + b.data) == payload
+        await close_server(server)
+
+    run(loop, main())
