@@ -23,7 +23,6 @@ import importlib.util
 import json
 import os
 import signal
-import ssl
 import sys
 import time
 
