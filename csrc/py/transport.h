@@ -80,6 +80,7 @@ typedef struct {
     char rearm;      /* start receiving again when the cancel completes */
     char direct;     /* direct mode (see DIRECT_ENTER) */
     char rview_held; /* rview is the target of the receive in flight */
+    char rstale;     /* set_protocol() since the direct receive started */
     PyObject *rbytes; /* bytes the direct receive in flight fills */
     Py_buffer rview;  /* get_buffer()'s memory it fills (BufferedProtocol) */
 } TransportObject;

@@ -60,6 +60,7 @@ start_direct(TransportObject *t)
         buf = t->rview.buf;
         len = t->rview.len > (1 << 30) ? (1 << 30) : t->rview.len;
     }
+    t->rstale = 0;
     int res = rl_ring_recv(t->loop->core.ring, &t->recv_op, t->fd, buf,
                            (unsigned)len, 0);
     if (res < 0)
@@ -135,11 +136,21 @@ on_eof(TransportObject *t)
     }
 }
 
-/* Hands data to a BufferedProtocol, through as many buffers as it takes. */
+static void hold(TransportObject *t, const char *data, Py_ssize_t len,
+                 int status);
+
+/* Hands data to a BufferedProtocol, through as many buffers as it takes;
+ * if the protocol pauses reading meanwhile, the rest is held for
+ * resume_reading (asyncio reads no further once paused: the rest of a
+ * STARTTLS line's segment belongs to the protocol start_tls swaps in). */
 static void
 deliver_buffered(TransportObject *t, const char *data, Py_ssize_t len)
 {
     while (len > 0 && !t->conn_lost) {
+        if (t->paused) {
+            hold(t, data, len, 0);
+            return;
+        }
         PyObject *obj =
             PyObject_CallOneArg(t->get_buffer, t->loop->state->minus_one);
         Py_buffer view;
@@ -226,10 +237,12 @@ on_read_end(TransportObject *t, int status)
 
 /* A direct receive's completion: the data is already in its target,
  * which the caller took from the transport (a new receive may start here
- * with a new target). Consumes `bytes` and releases `view`. */
+ * with a new target). `stale`: the protocol changed since the receive
+ * started, so the target is the old protocol's and the data is copied to
+ * the new one. Consumes `bytes` and releases `view`. */
 static void
 direct_complete(TransportObject *t, int res, PyObject *bytes,
-                Py_buffer *view)
+                Py_buffer *view, int stale)
 {
     int status = res > 0 ? 0 : res == 0 ? 1 : res; /* 1: EOF */
     PyObject *r = NULL;
@@ -246,6 +259,11 @@ direct_complete(TransportObject *t, int res, PyObject *bytes,
         const char *data = bytes ? PyBytes_AS_STRING(bytes)
                                  : (const char *)view->buf;
         hold(t, data, res > 0 ? res : 0, status);
+    } else if (res > 0 && stale) {
+        deliver(t, bytes ? PyBytes_AS_STRING(bytes) : (const char *)view->buf,
+                res);
+        if (tr_is_reading(t) && !t->conn_lost && t->held == NULL)
+            tr_start_receive(t);
     } else if (res > 0) {
         if (bytes != NULL) {
             failed = "Fatal error: protocol.data_received() call failed.";
@@ -284,11 +302,12 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
         PyObject *bytes = t->rbytes;
         Py_buffer view = t->rview;
         int had_view = t->rview_held;
+        int stale = t->rstale;
         t->rbytes = NULL;
         t->rview_held = 0;
         t->recv_state = RECV_IDLE;
         t->loop->direct_receives--;
-        direct_complete(t, res, bytes, had_view ? &view : NULL);
+        direct_complete(t, res, bytes, had_view ? &view : NULL, stale);
         tr_maybe_close_socket(t);
         Py_DECREF(t);
         return;

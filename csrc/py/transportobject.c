@@ -191,6 +191,8 @@ Transport_set_protocol(TransportObject *t, PyObject *protocol)
         if (dr == NULL)
             return NULL;
     }
+    if (t->rbytes != NULL || t->rview_held)
+        t->rstale = 1; /* the direct receive in flight fills the old one's */
     Py_XSETREF(t->data_received, dr);
     Py_XSETREF(t->get_buffer, gb);
     Py_XSETREF(t->buffer_updated, bu);

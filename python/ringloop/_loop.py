@@ -32,27 +32,10 @@ __all__ = ("EventLoop",)
 _Base = asyncio.BaseEventLoop
 logger = logging.getLogger("asyncio")
 
-# Loop methods that later work will provide; until then they raise a clear
-# NotImplementedError naming the method and the missing feature.
-_NOT_YET = {
-    "TLS": ("start_tls",),
-}
-
 
 def _set_exception_unless_cancelled(fut, exc: BaseException) -> None:
     if not fut.cancelled():
         fut.set_exception(exc)
-
-
-def _not_implemented(name: str, feature: str):
-    def method(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"ringloop does not implement loop.{name}() yet ({feature} "
-            f"support is not built); use asyncio's default loop for it"
-        )
-
-    method.__name__ = method.__qualname__ = name
-    return method
 
 
 class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
@@ -212,9 +195,3 @@ class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
 
     _check_default_executor = _Base._check_default_executor
 
-    # -- not yet implemented --------------------------------------------
-
-    for _feature, _names in _NOT_YET.items():
-        for _name in _names:
-            locals()[_name] = _not_implemented(_name, _feature)
-    del _feature, _names, _name

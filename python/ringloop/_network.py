@@ -1,21 +1,22 @@
-"""Streams over TCP and Unix sockets: servers, connections, sendfile.
+"""Streams over TCP and Unix sockets: servers, connections, TLS, sendfile.
 
 The orchestration (address resolution, happy eyeballs, the Server object,
 Unix socket files, sendfile's fallback) is asyncio's own, borrowed from the
 running Python's asyncio so it follows each version exactly. What it
 builds on is ringloop's: the transport (``_transports.SocketTransport``)
 and the accept loop, one multishot accept per listening socket
-(``_core.Acceptor``) instead of a readiness callback.
+(``_core.Acceptor``) instead of a readiness callback. TLS is asyncio's
+``sslproto.SSLProtocol`` (a BufferedProtocol) running over that transport.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import os
 import socket
-from asyncio import base_events, constants, selector_events, trsock, unix_events
+from asyncio import (base_events, constants, selector_events, sslproto,
+                     trsock, unix_events)
 
 from . import _core
 from ._transports import SocketTransport
@@ -35,35 +36,17 @@ _TRANSIENT = (errno.EAGAIN, errno.EINTR, errno.ECONNABORTED, errno.EPROTO,
               errno.EPERM)
 
 
-def _refuse_tls(method: str, ssl) -> None:
-    if ssl:
-        raise NotImplementedError(
-            f"ringloop does not implement TLS yet (loop.{method}() with "
-            f"ssl=); use asyncio's default loop for TLS"
-        )
-
-
-def _refusing_tls(method):
-    """asyncio's `method`, refusing ssl= up front until TLS is built."""
-
-    @functools.wraps(method)
-    async def wrapper(self, *args, ssl=None, **kwargs):
-        _refuse_tls(method.__name__, ssl)
-        return await method(self, *args, ssl=ssl, **kwargs)
-
-    return wrapper
-
-
 class NetworkMixin:
     """Loop methods for stream sockets; mixed into EventLoop."""
 
     # -- connections and servers (asyncio's orchestration) ----------------
 
-    create_connection = _refusing_tls(_Base.create_connection)
-    create_server = _refusing_tls(_Base.create_server)
-    create_unix_connection = _refusing_tls(_Unix.create_unix_connection)
-    create_unix_server = _refusing_tls(_Unix.create_unix_server)
-    connect_accepted_socket = _refusing_tls(_Base.connect_accepted_socket)
+    create_connection = _Base.create_connection
+    create_server = _Base.create_server
+    create_unix_connection = _Unix.create_unix_connection
+    create_unix_server = _Unix.create_unix_server
+    connect_accepted_socket = _Base.connect_accepted_socket
+    start_tls = _Base.start_tls
 
     _connect_sock = _Base._connect_sock
     _create_connection_transport = _Base._create_connection_transport
@@ -75,8 +58,21 @@ class NetworkMixin:
                                extra=None, server=None):
         return SocketTransport(self, sock, protocol, waiter, extra, server)
 
-    def _make_ssl_transport(self, *args, **kwargs):
-        _refuse_tls("start_tls", True)
+    def _make_ssl_transport(
+            self, rawsock, protocol, sslcontext, waiter=None, *,
+            server_side=False, server_hostname=None, extra=None,
+            server=None,
+            ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+            ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+        # TLS is asyncio's own SSLProtocol (a BufferedProtocol) over
+        # ringloop's transport, which feeds it through get_buffer().
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side,
+            server_hostname, ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
+                                    server=server)
+        return ssl_protocol._app_transport
 
     # -- sendfile -----------------------------------------------------------
 

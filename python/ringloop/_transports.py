@@ -43,7 +43,7 @@ def _detach(server, transport) -> None:
 class SocketTransport(_core.StreamTransport):
     __slots__ = ()
 
-    _start_tls_compatible = False  # TLS is not built yet
+    _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
     max_size = 256 * 1024
 

@@ -139,7 +139,7 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
 
     # --- networking
     Spec("streams", classes=("StreamTests",), default=True),
-    Spec("ssl", classes=("TestSSL",)),
+    Spec("ssl", classes=("TestSSL",), default=True),
     Spec("server", classes=("TestServer2", "UnixServerCleanupTests"),
          mixins=(Mixin("RingStartServerTests", ("BaseStartServer", _UT), "new_loop"),),
          default=True),
@@ -164,7 +164,7 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
         Mixin("RingSockTests", ("BaseSockTestsMixin", _TU), "create_event_loop"),)),
     Spec("sendfile", policy=False, default=True, mixins=(
         Mixin("RingSendfileTests", ("SendfileTestsBase", _TU), "create_event_loop"),)),
-    Spec("sslproto", policy=False, mixins=(
+    Spec("sslproto", policy=False, default=True, mixins=(
         Mixin("RingStartTLSTests", ("BaseStartTLS", _UT), "new_loop"),)),
     Spec("buffered_proto", policy=False, default=True, mixins=(
         Mixin("RingBufferedProtocolTests", ("BaseTestBufferedProtocol", _UT),

@@ -128,6 +128,7 @@ class RedisServer:
     unix_path: str
     directory: str
     child: _Child = field(repr=False)
+    tls_port: int | None = None  # start_redis(tls=...): the TLS listener
 
 
 def _redis_ping(path: str) -> bool:
@@ -141,7 +142,9 @@ def _redis_ping(path: str) -> bool:
         return False
 
 
-def start_redis() -> RedisServer:
+def start_redis(tls=None) -> RedisServer:
+    """tls: optional (cert, key, ca) paths; redis then also listens for TLS on
+    127.0.0.1:<RedisServer.tls_port> (clients are not asked for certificates)."""
     binary = shutil.which("redis-server") or next(
         (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)),
         None,
@@ -154,6 +157,14 @@ def start_redis() -> RedisServer:
     try:
         for attempt in range(PORT_ATTEMPTS):
             port = free_tcp_port()
+            tls_port = free_tcp_port() if tls else None
+            tls_argv = [] if not tls else [
+                "--tls-port", str(tls_port),
+                "--tls-cert-file", str(tls[0]),
+                "--tls-key-file", str(tls[1]),
+                "--tls-ca-cert-file", str(tls[2]),
+                "--tls-auth-clients", "no",
+            ]
             argv = _pdeathsig_prefix("TERM") + [
                 binary,
                 "--port", str(port),
@@ -168,6 +179,7 @@ def start_redis() -> RedisServer:
                 "--databases", "4",
                 "--loglevel", "notice",
             ]  # fmt: skip
+            argv += tls_argv
             child = _spawn("redis-server", argv, log, signal.SIGTERM, cwd=directory)
             deadline = time.monotonic() + START_TIMEOUT
             while not _redis_ping(unix_path):
@@ -178,7 +190,8 @@ def start_redis() -> RedisServer:
                     child.fail(f"not answering PING on {unix_path} after {START_TIMEOUT:.0f} s")
                 time.sleep(0.05)
             if not child.exited():
-                return RedisServer("127.0.0.1", port, unix_path, directory, child)
+                return RedisServer("127.0.0.1", port, unix_path, directory, child,
+                                   tls_port)
             if "Address already in use" in _log_tail(log) and attempt + 1 < PORT_ATTEMPTS:
                 continue  # the port was taken meanwhile: try another
             child.fail(f"exited with status {child.proc.returncode} during start-up")
