@@ -3,6 +3,7 @@
  * asyncio objects the binding reuses (Future, Task, format helpers).
  */
 #include "py/module.h"
+#include "py/rtjob.h"
 
 PyMODINIT_FUNC PyInit__core(void);
 
@@ -45,7 +46,8 @@ module_exec(PyObject *module)
         rl_loop_setup_type(module, state) < 0 ||
         rl_transport_setup_type(module, state) < 0 ||
         rl_acceptor_setup_type(module, state) < 0 ||
-        rl_sock_setup_types(module) < 0)
+        rl_sock_setup_types(module) < 0 ||
+        rl_rtjob_setup(module) < 0)
         return -1;
     return 0;
 }

@@ -1,0 +1,525 @@
+/*
+ * rtjobobject.c - Job and Sink (see rtjob.h), the process-wide blocking
+ * pool, and the Python-callable job kind behind rt.spawn_blocking,
+ * rt.to_thread and ringloop's default executor.
+ *
+ * Pool threads keep one interpreter thread state each for their life (so
+ * a call costs a GIL hand-off, not a thread-state creation) and drop it in
+ * the pool's exit hook. The pool is shut down at interpreter exit (atexit,
+ * from ringloop.rt._blocking) and reset in a fork child.
+ *
+ * Threads: module functions and Sink methods on a loop thread with the
+ * GIL; job_run on pool threads.
+ */
+#include "py/rtjob.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+static struct rl_blocking_pool *pool; /* process-wide, created lazily */
+static unsigned pool_max, pool_idle_ms = 10000, pool_spin_us = 50;
+static _Thread_local PyThreadState *tl_tstate;
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define RL_FINALIZING() Py_IsFinalizing()
+#else
+#define RL_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* ---- GIL on pool threads ---------------------------------------------- */
+
+void
+rl_job_gil_enter(void)
+{
+    if (tl_tstate) {
+        PyEval_RestoreThread(tl_tstate);
+    } else {
+        PyGILState_Ensure();
+        tl_tstate = PyThreadState_Get();
+    }
+}
+
+void
+rl_job_gil_leave(void)
+{
+    PyEval_SaveThread();
+}
+
+static void
+pool_thread_exit(void)
+{
+    if (tl_tstate == NULL || RL_FINALIZING())
+        return;
+    PyEval_RestoreThread(tl_tstate);
+    tl_tstate = NULL;
+    PyGILState_Release(PyGILState_UNLOCKED);
+}
+
+static int
+pool_get(struct rl_blocking_pool **out)
+{
+    if (pool == NULL) {
+        if (pool_max == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            pool_max = (unsigned)(n > 0 ? (n + 4 < 32 ? n + 4 : 32) : 5);
+        }
+        int res = rl_blocking_create(&pool, pool_max, pool_idle_ms,
+                                     pool_spin_us);
+        if (res < 0) {
+            rl_set_oserror(res);
+            return -1;
+        }
+        rl_blocking_set_exit_hook(pool, pool_thread_exit);
+    }
+    *out = pool;
+    return 0;
+}
+
+PyObject *
+rl_job_oserror(int err, PyObject *path, PyObject *path2)
+{
+    errno = err;
+    if (path2)
+        return PyErr_SetFromErrnoWithFilenameObjects(PyExc_OSError, path,
+                                                     path2);
+    return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+}
+
+/* ---- Sink ---------------------------------------------------------------- */
+
+static void job_release(JobObject *j);
+static void job_deliver(JobObject *j);
+
+#define JOB_OF(node) rl_container_of(node, JobObject, done)
+
+static PyObject *
+Sink_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Sink() takes no arguments");
+        return NULL;
+    }
+    SinkObject *self = (SinkObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    int res = rl_sink_init(&self->core);
+    if (res < 0) {
+        Py_DECREF(self);
+        return rl_set_oserror(res);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static void
+dispose_list(struct rl_sink_node *n)
+{
+    while (n) {
+        struct rl_sink_node *next = n->next;
+        job_release(JOB_OF(n));
+        n = next;
+    }
+}
+
+static PyObject *
+Sink_drain(SinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->ready)
+        Py_RETURN_NONE;
+    struct rl_sink_node *n = rl_sink_take(&self->core);
+    while (n) {
+        struct rl_sink_node *next = n->next;
+        job_deliver(JOB_OF(n));
+        n = next;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sink_close(SinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->ready)
+        dispose_list(rl_sink_close(&self->core));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sink_fileno(SinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->ready || self->core.closed) {
+        PyErr_SetString(PyExc_ValueError, "sink is closed");
+        return NULL;
+    }
+    return PyLong_FromLong(self->core.efd);
+}
+
+static void
+Sink_dealloc(SinkObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->ready) {
+        /* Jobs hold a reference to their sink: none is in flight now. */
+        dispose_list(rl_sink_close(&self->core));
+        rl_sink_fini(&self->core);
+    }
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Sink_methods[] = {
+    {"drain", (PyCFunction)Sink_drain, METH_NOARGS,
+     "Delivers the results of finished jobs (the loop's reader callback)."},
+    {"close", (PyCFunction)Sink_close, METH_NOARGS,
+     "Refuses further results, closes the eventfd, drops queued results."},
+    {"fileno", (PyCFunction)Sink_fileno, METH_NOARGS, "The eventfd."},
+    {NULL}};
+
+static PyType_Slot Sink_slots[] = {
+    {Py_tp_new, Sink_new},
+    {Py_tp_dealloc, Sink_dealloc},
+    {Py_tp_methods, Sink_methods},
+    {Py_tp_doc, "Where a loop receives results of off-loop jobs."},
+    {0, NULL}};
+
+static PyType_Spec Sink_spec = {
+    .name = "ringloop._core.Sink",
+    .basicsize = sizeof(SinkObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Sink_slots,
+};
+
+/* ---- Job ----------------------------------------------------------------- */
+
+static PyObject *str_done, *str_set_result, *str_set_exception,
+    *str_add_done_callback, *str_remove_done_callback;
+
+/* Frees the payload and the pool's reference. GIL held. */
+static void
+job_release(JobObject *j)
+{
+    if (j->kind->clear)
+        j->kind->clear(j);
+    for (int i = 0; i < 4; i++)
+        Py_CLEAR(j->obj[i]);
+    Py_CLEAR(j->done_cb);
+    Py_CLEAR(j->fut);
+    Py_CLEAR(j->sink);
+    Py_DECREF(j);
+}
+
+/* Pool thread, after the kind's run. */
+static void
+job_complete(JobObject *j)
+{
+    if (rl_sink_push(&j->sink->core, &j->done) < 0) {
+        /* The loop closed: nobody will take the result. */
+        rl_job_gil_enter();
+        job_release(j);
+        rl_job_gil_leave();
+    }
+}
+
+static void
+job_run(struct rl_blocking_job *bj)
+{
+    JobObject *j = rl_container_of(bj, JobObject, job);
+    j->kind->run(j);
+    job_complete(j);
+}
+
+static void
+job_deliver(JobObject *j)
+{
+    PyObject *fut = j->fut;
+    if (j->done_cb) {
+        PyObject *r = PyObject_CallMethodOneArg(fut, str_remove_done_callback,
+                                                j->done_cb);
+        if (r == NULL)
+            PyErr_Clear();
+        Py_XDECREF(r);
+    }
+    PyObject *done = PyObject_CallMethodNoArgs(fut, str_done);
+    int is_done = done ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    if (is_done != 0) {
+        if (is_done < 0)
+            PyErr_WriteUnraisable(fut);
+        job_release(j);
+        return;
+    }
+    PyObject *res = j->kind->finish(j);
+    PyObject *r;
+    if (res) {
+        r = PyObject_CallMethodOneArg(fut, str_set_result, res);
+        Py_DECREF(res);
+    } else {
+        PyObject *exc = rl_fetch_exception();
+        r = PyObject_CallMethodOneArg(fut, str_set_exception, exc);
+        Py_XDECREF(exc);
+        if (r == NULL) { /* e.g. StopIteration: asyncio refuses it */
+            exc = rl_fetch_exception();
+            r = PyObject_CallMethodOneArg(fut, str_set_exception, exc);
+            Py_XDECREF(exc);
+        }
+    }
+    if (r == NULL)
+        PyErr_WriteUnraisable(fut);
+    Py_XDECREF(r);
+    job_release(j);
+}
+
+/* The future's done callback: a cancelled future takes its job out of the
+ * pool's queue if it has not started. */
+static PyObject *
+Job_on_done(JobObject *self, PyObject *Py_UNUSED(fut))
+{
+    if (self->fut == NULL || pool == NULL)
+        Py_RETURN_NONE;
+    if (rl_blocking_cancel(pool, &self->job)) {
+        Py_INCREF(self);
+        job_release(self); /* the pool's reference */
+        Py_DECREF(self);
+    }
+    Py_RETURN_NONE;
+}
+
+static void
+Job_dealloc(JobObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(self->obj[i]);
+    Py_XDECREF(self->done_cb);
+    Py_XDECREF(self->fut);
+    Py_XDECREF(self->sink);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Job_methods[] = {
+    {"_on_done", (PyCFunction)Job_on_done, METH_O, NULL},
+    {NULL}};
+
+static PyType_Slot Job_slots[] = {
+    {Py_tp_dealloc, Job_dealloc},
+    {Py_tp_methods, Job_methods},
+    {Py_tp_doc, "An off-loop job (internal)."},
+    {0, NULL}};
+
+static PyType_Spec Job_spec = {
+    .name = "ringloop._core.Job",
+    .basicsize = sizeof(JobObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Job_slots,
+};
+
+static PyTypeObject *JobType, *SinkType; /* set once by rl_rtjob_setup */
+
+JobObject *
+rl_job_new(PyObject *module, const struct rl_job_kind *kind, PyObject *sink,
+           PyObject *fut)
+{
+    (void)module;
+    if (!PyObject_TypeCheck(sink, SinkType)) {
+        PyErr_SetString(PyExc_TypeError, "expected a Sink");
+        return NULL;
+    }
+    JobObject *j = PyObject_New(JobObject, JobType);
+    if (j == NULL)
+        return NULL;
+    memset(&j->job, 0, sizeof(*j) - offsetof(JobObject, job));
+    Py_INCREF(JobType);
+    j->job.run = job_run;
+    j->kind = kind;
+    j->sink = (SinkObject *)Py_NewRef(sink);
+    j->fut = Py_NewRef(fut);
+    return j;
+}
+
+int
+rl_job_submit(JobObject *j)
+{
+    struct rl_blocking_pool *p;
+    if (pool_get(&p) < 0)
+        return -1;
+    if (j->sink->core.closed) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    j->done_cb = PyObject_GetAttrString((PyObject *)j, "_on_done");
+    if (j->done_cb == NULL)
+        return -1;
+    PyObject *r = PyObject_CallMethodOneArg(j->fut, str_add_done_callback,
+                                            j->done_cb);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    Py_INCREF(j); /* the pool's */
+    int res = rl_blocking_submit(p, &j->job);
+    if (res < 0) {
+        Py_DECREF(j);
+        rl_set_oserror(res);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Python callables ---------------------------------------------------- */
+
+enum { CALL_FN, CALL_ARGS, CALL_KWARGS, CALL_CTX };
+/* After run: obj[CALL_FN] holds the result, obj[CALL_ARGS] the exception. */
+
+static void
+call_run(JobObject *j)
+{
+    rl_job_gil_enter();
+    PyObject *ctx = j->obj[CALL_CTX];
+    int entered = ctx && PyContext_Enter(ctx) == 0;
+    PyObject *res = NULL;
+    if (ctx == NULL || entered)
+        res = PyObject_Call(j->obj[CALL_FN], j->obj[CALL_ARGS],
+                            j->obj[CALL_KWARGS]);
+    PyObject *exc = res ? NULL : rl_fetch_exception();
+    if (entered && PyContext_Exit(ctx) < 0 && exc == NULL) {
+        Py_CLEAR(res);
+        exc = rl_fetch_exception();
+    }
+    Py_SETREF(j->obj[CALL_FN], res);
+    Py_SETREF(j->obj[CALL_ARGS], exc);
+    Py_CLEAR(j->obj[CALL_KWARGS]);
+    rl_job_gil_leave();
+}
+
+static PyObject *
+call_finish(JobObject *j)
+{
+    if (j->obj[CALL_FN])
+        return Py_NewRef(j->obj[CALL_FN]);
+    PyObject *exc = j->obj[CALL_ARGS];
+    if (exc == NULL) {
+        PyErr_SetString(PyExc_SystemError, "blocking job lost its result");
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    return NULL;
+}
+
+static const struct rl_job_kind call_kind = {call_run, call_finish, NULL};
+
+/* blocking_call(sink, fut, fn, args, kwargs, context) -> fut */
+static PyObject *
+blocking_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "blocking_call takes 6 arguments");
+        return NULL;
+    }
+    if (!PyTuple_Check(args[3]) ||
+        (args[4] != Py_None && !PyDict_Check(args[4])) ||
+        (args[5] != Py_None && !PyContext_CheckExact(args[5]))) {
+        PyErr_SetString(PyExc_TypeError, "blocking_call: bad arguments");
+        return NULL;
+    }
+    JobObject *j = rl_job_new(module, &call_kind, args[0], args[1]);
+    if (j == NULL)
+        return NULL;
+    j->obj[CALL_FN] = Py_NewRef(args[2]);
+    j->obj[CALL_ARGS] = Py_NewRef(args[3]);
+    j->obj[CALL_KWARGS] = args[4] == Py_None ? NULL : Py_NewRef(args[4]);
+    j->obj[CALL_CTX] = args[5] == Py_None ? NULL : Py_NewRef(args[5]);
+    int res = rl_job_submit(j);
+    Py_DECREF(j);
+    return res < 0 ? NULL : Py_NewRef(args[1]);
+}
+
+static PyObject *
+blocking_configure(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"max_threads", "idle_ms", "spin_us", NULL};
+    unsigned max = pool_max, idle = pool_idle_ms, spin = pool_spin_us;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|III", kwlist, &max,
+                                     &idle, &spin))
+        return NULL;
+    if (max == 0) {
+        PyErr_SetString(PyExc_ValueError, "max_threads must be at least 1");
+        return NULL;
+    }
+    pool_max = max;
+    pool_idle_ms = idle;
+    pool_spin_us = spin;
+    if (pool)
+        rl_blocking_configure(pool, max, idle, spin);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+blocking_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    struct rl_blocking_stats st = {0, 0, 0, pool_max};
+    if (pool)
+        rl_blocking_stats(pool, &st);
+    return Py_BuildValue("{sIsIsIsI}", "threads", st.threads, "idle",
+                         st.idle, "queued", st.queued, "max_threads",
+                         st.max_threads);
+}
+
+static PyObject *
+blocking_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    struct rl_blocking_pool *p = pool;
+    pool = NULL;
+    if (p) {
+        Py_BEGIN_ALLOW_THREADS
+        rl_blocking_shutdown(p);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+blocking_after_fork(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    tl_tstate = NULL;
+    if (pool)
+        rl_blocking_after_fork(pool);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef rtjob_functions[] = {
+    {"blocking_call", (PyCFunction)(void (*)(void))blocking_call,
+     METH_FASTCALL,
+     "blocking_call(sink, fut, fn, args, kwargs, context) -> fut\n\n"
+     "Runs fn(*args, **kwargs) in the blocking pool; the result goes to fut "
+     "through sink."},
+    {"blocking_configure", (PyCFunction)(void (*)(void))blocking_configure,
+     METH_VARARGS | METH_KEYWORDS,
+     "blocking_configure(max_threads=, idle_ms=, spin_us=)"},
+    {"blocking_stats", blocking_stats, METH_NOARGS, "The pool's counters."},
+    {"blocking_shutdown", blocking_shutdown, METH_NOARGS,
+     "Runs queued jobs, joins the pool's threads (at exit)."},
+    {"blocking_after_fork", blocking_after_fork, METH_NOARGS,
+     "Resets the pool in a fork child."},
+    {NULL}};
+
+int
+rl_rtjob_setup(PyObject *module)
+{
+#define INTERN(var, s)                                                         \
+    if (var == NULL && (var = PyUnicode_InternFromString(s)) == NULL)          \
+        return -1;
+    INTERN(str_done, "done");
+    INTERN(str_set_result, "set_result");
+    INTERN(str_set_exception, "set_exception");
+    INTERN(str_add_done_callback, "add_done_callback");
+    INTERN(str_remove_done_callback, "remove_done_callback");
+#undef INTERN
+    JobType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Job_spec, NULL);
+    if (JobType == NULL || PyModule_AddType(module, JobType) < 0)
+        return -1;
+    SinkType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &Sink_spec, NULL);
+    if (SinkType == NULL || PyModule_AddType(module, SinkType) < 0)
+        return -1;
+    return PyModule_AddFunctions(module, rtjob_functions);
+}
