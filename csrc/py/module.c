@@ -47,7 +47,8 @@ module_exec(PyObject *module)
         rl_transport_setup_type(module, state) < 0 ||
         rl_acceptor_setup_type(module, state) < 0 ||
         rl_sock_setup_types(module) < 0 ||
-        rl_rtjob_setup(module) < 0)
+        rl_rtjob_setup(module) < 0 || rl_rtfs_setup(module) < 0 ||
+        rl_rtdns_setup(module) < 0)
         return -1;
     return 0;
 }

@@ -287,6 +287,8 @@ static void
 Job_dealloc(JobObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    if (self->data && self->kind->clear)
+        self->kind->clear(self); /* never submitted */
     for (int i = 0; i < 4; i++)
         Py_XDECREF(self->obj[i]);
     Py_XDECREF(self->done_cb);
