@@ -22,6 +22,7 @@ from asyncio import base_events, coroutines, events, format_helpers, futures
 from . import _core
 from ._network import NetworkMixin
 from ._sockets import SocketsMixin
+from .rt._blocking import run_in_pool as _run_in_pool
 
 __all__ = ("EventLoop",)
 
@@ -170,7 +171,15 @@ class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
 
     # -- executors ------------------------------------------------------
 
-    run_in_executor = _Base.run_in_executor
+    def run_in_executor(self, executor, func, *args):
+        # The default executor is ringloop's blocking pool (rt.spawn_blocking's),
+        # until set_default_executor() installs another one.
+        if executor is None and self._default_executor is None and not self._debug:
+            self._check_closed()
+            self._check_default_executor()
+            return _run_in_pool(self, func, args)
+        return _Base.run_in_executor(self, executor, func, *args)
+
     set_default_executor = _Base.set_default_executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
