@@ -87,15 +87,16 @@ def spawn_blocking(fn, /, *args, **kwargs) -> asyncio.Future:
     return _blocking_call(sink, loop.create_future(), fn, args, kwargs or None, None)
 
 
-def to_thread(fn, /, *args, **kwargs) -> asyncio.Future:
-    """Like ``asyncio.to_thread``: run ``fn`` in the blocking pool in a copy of
-    the current context (contextvars), and await its result."""
+async def to_thread(fn, /, *args, **kwargs):
+    """Like ``asyncio.to_thread`` (a coroutine, so ``create_task`` accepts it):
+    run ``fn`` in the blocking pool in a copy of the current context
+    (contextvars) and return its result."""
     loop = _get_running_loop()
     try:
         sink = loop._ringloop_sink
     except AttributeError:
         sink = _attach(loop)
-    return _blocking_call(
+    return await _blocking_call(
         sink, loop.create_future(), fn, args, kwargs or None, _copy_context()
     )
 
