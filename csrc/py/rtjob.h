@@ -34,10 +34,20 @@ struct rl_job_kind {
     void (*clear)(JobObject *j);
 };
 
+/* On a ringloop loop the sink queues drain_h (a Handle calling
+ * sink.drain) on the loop's cross-thread queue instead of using an eventfd
+ * (no fd watch: the loop stays free to move to another thread). While the
+ * sink is open and unsignalled, the sink holds one extra reference to
+ * drain_h, taken in advance for the queue (producers cannot take one
+ * without the GIL). */
 typedef struct {
     PyObject_HEAD
     struct rl_sink core;
+    LoopObject *loop;        /* ringloop loop, or NULL (eventfd) */
+    HandleObject *drain_h;   /* ringloop only */
+    Py_ssize_t pending;      /* jobs submitted and not yet released */
     char ready; /* core initialised */
+    char closed;
 } SinkObject;
 
 struct JobObject {

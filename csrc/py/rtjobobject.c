@@ -92,17 +92,43 @@ static void job_deliver(JobObject *j);
 
 #define JOB_OF(node) rl_container_of(node, JobObject, done)
 
+static void
+sink_notify_loop(struct rl_sink *core)
+{
+    SinkObject *self = rl_container_of(core, SinkObject, core);
+    rl_loop_call_soon_threadsafe(&self->loop->core, &self->drain_h->core);
+}
+
+/* Sink(loop=None): a ringloop loop gets the cross-thread-queue kind. */
 static PyObject *
 Sink_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
-        PyErr_SetString(PyExc_TypeError, "Sink() takes no arguments");
+    static char *kwlist[] = {"loop", NULL};
+    PyObject *loop = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Sink", kwlist, &loop))
         return NULL;
-    }
+    rl_state *state = rl_state_by_type(type);
+    int ringloop = loop != Py_None && PyObject_TypeCheck(loop, state->LoopType);
     SinkObject *self = (SinkObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    int res = rl_sink_init(&self->core);
+    if (ringloop) {
+        PyObject *drain = PyObject_GetAttrString((PyObject *)self, "drain");
+        if (drain == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->loop = (LoopObject *)Py_NewRef(loop);
+        self->drain_h = rl_handle_new(state, state->HandleType,
+                                      self->loop, drain, NULL, 0, NULL);
+        Py_DECREF(drain);
+        if (self->drain_h == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        Py_INCREF(self->drain_h); /* taken in advance for the queue */
+    }
+    int res = rl_sink_init(&self->core, ringloop ? sink_notify_loop : NULL);
     if (res < 0) {
         Py_DECREF(self);
         return rl_set_oserror(res);
@@ -124,9 +150,11 @@ dispose_list(struct rl_sink_node *n)
 static PyObject *
 Sink_drain(SinkObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!self->ready)
+    if (!self->ready || self->closed)
         Py_RETURN_NONE;
     struct rl_sink_node *n = rl_sink_take(&self->core);
+    if (self->drain_h)
+        Py_INCREF(self->drain_h); /* for its next time in the queue */
     while (n) {
         struct rl_sink_node *next = n->next;
         job_deliver(JOB_OF(n));
@@ -135,33 +163,56 @@ Sink_drain(SinkObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+static void
+sink_close(SinkObject *self)
+{
+    if (!self->ready || self->closed)
+        return;
+    self->closed = 1;
+    int signalled;
+    struct rl_sink_node *n = rl_sink_close(&self->core, &signalled);
+    HandleObject *h = self->drain_h;
+    self->drain_h = NULL;
+    if (h) {
+        if (!signalled)
+            Py_DECREF(h); /* the reference taken in advance for the queue */
+        Py_DECREF(h); /* if queued, the loop's queue still holds one */
+    }
+    dispose_list(n);
+}
+
 static PyObject *
 Sink_close(SinkObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->ready)
-        dispose_list(rl_sink_close(&self->core));
+    sink_close(self);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Sink_fileno(SinkObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!self->ready || self->core.closed) {
-        PyErr_SetString(PyExc_ValueError, "sink is closed");
+    if (!self->ready || self->closed || self->core.efd < 0) {
+        PyErr_SetString(PyExc_ValueError, "sink has no file descriptor");
         return NULL;
     }
     return PyLong_FromLong(self->core.efd);
+}
+
+static PyObject *
+Sink_pending(SinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(self->pending);
 }
 
 static void
 Sink_dealloc(SinkObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->ready) {
-        /* Jobs hold a reference to their sink: none is in flight now. */
-        dispose_list(rl_sink_close(&self->core));
+    /* Jobs hold a reference to their sink: none is in flight now. */
+    sink_close(self);
+    if (self->ready)
         rl_sink_fini(&self->core);
-    }
+    Py_XDECREF(self->loop);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -171,7 +222,10 @@ static PyMethodDef Sink_methods[] = {
      "Delivers the results of finished jobs (the loop's reader callback)."},
     {"close", (PyCFunction)Sink_close, METH_NOARGS,
      "Refuses further results, closes the eventfd, drops queued results."},
-    {"fileno", (PyCFunction)Sink_fileno, METH_NOARGS, "The eventfd."},
+    {"fileno", (PyCFunction)Sink_fileno, METH_NOARGS,
+     "The eventfd to watch with add_reader (not for a ringloop loop's sink)."},
+    {"pending", (PyCFunction)Sink_pending, METH_NOARGS,
+     "Jobs submitted through this sink and not yet delivered or dropped."},
     {NULL}};
 
 static PyType_Slot Sink_slots[] = {
@@ -197,6 +251,8 @@ static PyObject *str_done, *str_set_result, *str_set_exception,
 static void
 job_release(JobObject *j)
 {
+    if (j->sink)
+        j->sink->pending--;
     if (j->kind->clear)
         j->kind->clear(j);
     for (int i = 0; i < 4; i++)
@@ -345,7 +401,7 @@ rl_job_submit(JobObject *j)
     struct rl_blocking_pool *p;
     if (pool_get(&p) < 0)
         return -1;
-    if (j->sink->core.closed) {
+    if (j->sink->closed) {
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
     }
@@ -358,8 +414,10 @@ rl_job_submit(JobObject *j)
         return -1;
     Py_DECREF(r);
     Py_INCREF(j); /* the pool's */
+    j->sink->pending++;
     int res = rl_blocking_submit(p, &j->job);
     if (res < 0) {
+        j->sink->pending--;
         Py_DECREF(j);
         rl_set_oserror(res);
         return -1;

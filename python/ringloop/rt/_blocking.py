@@ -43,10 +43,11 @@ def _close_hook(loop, close):
 def _detach(loop):
     sink = loop.__dict__.pop("_ringloop_sink", None)
     if sink is not None:
-        try:
-            loop.remove_reader(sink.fileno())
-        except Exception:  # noqa: BLE001 - the loop may already be half closed
-            pass
+        if not isinstance(loop, _core.Loop):
+            try:
+                loop.remove_reader(sink.fileno())
+            except Exception:  # noqa: BLE001 - the loop may already be half closed
+                pass
         sink.close()
         loop.__dict__.pop("close", None)
 
@@ -54,8 +55,12 @@ def _detach(loop):
 def _attach(loop):
     if loop.is_closed():
         raise RuntimeError("Event loop is closed")
-    sink = _core.Sink()
-    loop.add_reader(sink.fileno(), sink.drain)
+    if isinstance(loop, _core.Loop):
+        # ringloop: results come through the loop's cross-thread queue.
+        sink = _core.Sink(loop)
+    else:
+        sink = _core.Sink()
+        loop.add_reader(sink.fileno(), sink.drain)
     loop._ringloop_sink = sink
     # Results must stop flowing into the eventfd before the loop goes away:
     # close() detaches the sink first (an instance attribute, so any loop
