@@ -45,6 +45,15 @@ def _set_exception_unless_cancelled(fut, exc: BaseException) -> None:
         fut.set_exception(exc)
 
 
+def _warn_not_joined(timeout) -> None:
+    warnings.warn(
+        "The executor did not finishing joining its threads within "
+        f"{timeout} seconds.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def _not_implemented(name: str, feature: str):
     def method(self, *args, **kwargs):
         raise NotImplementedError(
@@ -187,6 +196,15 @@ class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
         seconds (the Python 3.12 signature, on every supported version)."""
         self._executor_shutdown_called = True
         if self._default_executor is None:
+            # The blocking pool is the default executor: wait for this loop's
+            # jobs in it (the pool's threads are shared and stay).
+            sink = self.__dict__.get("_ringloop_sink")
+            try:
+                async with asyncio.timeout(timeout):
+                    while sink is not None and sink.pending():
+                        await asyncio.sleep(0.001)
+            except TimeoutError:
+                _warn_not_joined(timeout)
             return
         done = self.create_future()
         joiner = threading.Thread(target=self._do_shutdown, args=(done,))
@@ -195,12 +213,7 @@ class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
             async with asyncio.timeout(timeout):
                 await done
         except TimeoutError:
-            warnings.warn(
-                "The executor did not finishing joining its threads within "
-                f"{timeout} seconds.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            _warn_not_joined(timeout)
             self._default_executor.shutdown(wait=False)
         else:
             joiner.join()

@@ -4,9 +4,10 @@ The pool (``csrc/core/blocking.c``) is process-wide, capped (default
 ``min(32, cpu + 4)`` threads, like asyncio's default executor), grown on
 demand; idle threads retire after 10 s.  A call returns an exact
 ``asyncio.Future`` from ``loop.create_future()``; its result crosses back to
-the loop through the loop's *sink*: an eventfd watched with
-``loop.add_reader`` plus a list of finished jobs drained in one batch, so it
-works on any asyncio loop (ringloop, the stock loop, uvloop).
+the loop through the loop's *sink*: a list of finished jobs drained in one
+batch, signalled on a ringloop loop through its cross-thread queue (the loop
+is woken only if asleep) and on any other asyncio loop (stock, uvloop)
+through an eventfd watched with ``loop.add_reader``.
 
 Cancellation follows Tokio: cancelling the future before the job started
 removes the job from the queue; once it runs it cannot be stopped, and its
