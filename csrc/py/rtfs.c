@@ -16,6 +16,9 @@
  */
 #include "py/rtjob.h"
 
+#include "core/fs_task.h"
+#include "core/sched.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -305,6 +308,183 @@ fs_clear(JobObject *j)
 
 static const struct rl_job_kind fs_kind = {fs_run, fs_finish, fs_clear};
 
+/* ---- the io_uring path: C tasks on the scheduler's workers ------------- */
+
+static struct rl_sched *sched; /* process-wide, started on first use */
+static int sched_refused;      /* io_uring unavailable: use the pool */
+
+unsigned
+rl_rtfs_workers(void)
+{
+    return sched ? rl_sched_workers(sched) : 0;
+}
+
+struct fsu {
+    struct rl_fs_task t;
+    JobObject *job;
+    Py_buffer data;
+    int have_data;
+    PyObject *lent; /* bytes the task reads a big file into */
+};
+
+static void
+fsu_done(struct rl_fs_task *t)
+{
+    rl_job_complete(rl_container_of(t, struct fsu, t)->job);
+}
+
+static int
+fsu_spawn(JobObject *j)
+{
+    return rl_fs_task_spawn(sched, &((struct fsu *)j->data)->t);
+}
+
+/* Loop thread: a READ_FILE paused for a buffer gets a bytes object of the
+ * file's size and goes on reading into it. */
+static int
+fsu_again(JobObject *j)
+{
+    struct fsu *u = j->data;
+    if (!u->t.paused)
+        return 0;
+    u->t.paused = 0;
+    PyObject *done = PyObject_CallMethod(j->fut, "done", NULL);
+    int is_done = done ? PyObject_IsTrue(done) : 1;
+    Py_XDECREF(done);
+    PyErr_Clear();
+    if (is_done)
+        return 0; /* cancelled meanwhile: clear closes the fd */
+    u->lent = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)u->t.size);
+    if (u->lent == NULL) {
+        PyErr_Clear();
+        u->t.err = ENOMEM;
+        return 0;
+    }
+    u->t.lent = PyBytes_AS_STRING(u->lent);
+    int res = rl_fs_task_spawn(sched, &u->t);
+    if (res < 0) {
+        u->t.err = -res;
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+fsu_finish(JobObject *j)
+{
+    struct fsu *u = j->data;
+    struct rl_fs_task *t = &u->t;
+    if (t->err) {
+        int has_path = t->kind == RL_FS_READ_FILE ||
+                       t->kind == RL_FS_WRITE_FILE || t->kind == RL_FS_OPEN;
+        return rl_job_oserror(t->err, has_path ? j->obj[2] : NULL, NULL);
+    }
+    switch (t->kind) {
+    case RL_FS_READ_FILE:
+    case RL_FS_READ:
+        if (u->lent) {
+            PyObject *b = u->lent;
+            u->lent = NULL;
+            if ((size_t)PyBytes_GET_SIZE(b) != t->lent_len &&
+                _PyBytes_Resize(&b, (Py_ssize_t)t->lent_len) < 0)
+                return NULL;
+            if (t->len) {
+                PyObject *tail = PyBytes_FromStringAndSize(t->buf,
+                                                           (Py_ssize_t)t->len);
+                if (tail == NULL) {
+                    Py_DECREF(b);
+                    return NULL;
+                }
+                PyBytes_ConcatAndDel(&b, tail);
+            }
+            return b;
+        }
+        return PyBytes_FromStringAndSize(t->buf ? t->buf : "",
+                                         (Py_ssize_t)t->len);
+    case RL_FS_OPEN:
+        t->own_fd = 0; /* handed over */
+        return PyLong_FromLong(t->fd);
+    case RL_FS_WRITE:
+        return PyLong_FromSize_t(t->done_bytes);
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+static void
+fsu_clear(JobObject *j)
+{
+    struct fsu *u = j->data;
+    if (u == NULL)
+        return;
+    j->data = NULL;
+    if (u->t.own_fd && u->t.fd >= 0)
+        close(u->t.fd); /* opened for a future nobody awaits now */
+    if (u->have_data)
+        PyBuffer_Release(&u->data);
+    Py_XDECREF(u->lent);
+    free(u->t.buf);
+    free(u);
+}
+
+static const struct rl_job_kind fsu_kind = {NULL, fsu_finish, fsu_clear,
+                                            fsu_again};
+
+static int
+sched_get(void)
+{
+    if (sched == NULL && !sched_refused) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        int res = rl_sched_start(&sched, n > 2 ? (unsigned)(n - 1) : 1);
+        if (res < 0) {
+            sched = NULL;
+            sched_refused = 1;
+        }
+    }
+    return sched != NULL;
+}
+
+static const enum rl_fs_kind fsu_kinds[] = {
+    [FS_READ_FILE] = RL_FS_READ_FILE, [FS_WRITE_FILE] = RL_FS_WRITE_FILE,
+    [FS_OPEN] = RL_FS_OPEN,           [FS_READ] = RL_FS_READ,
+    [FS_WRITE] = RL_FS_WRITE,         [FS_CLOSE] = RL_FS_CLOSE,
+    [FS_FSYNC] = RL_FS_FSYNC,
+};
+
+/* Big files are read into a bytes object lent to the task (no copy). */
+#define FSU_LEND_MIN (256 * 1024)
+
+/* Fills j for the io_uring path from the parsed request r (consumed). */
+static int
+fsu_prepare(JobObject *j, struct fs_req *r)
+{
+    struct fsu *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rl_fs_task_init(&u->t, fsu_kinds[r->op], fsu_done);
+    u->job = j;
+    u->t.path = r->path;
+    u->t.flags = r->flags;
+    u->t.mode = r->mode;
+    u->t.datasync = r->flags;
+    u->t.n = r->n;
+    u->t.fd = r->fd;
+    u->t.lend_min = r->op == FS_READ_FILE ? FSU_LEND_MIN : 0;
+    if (r->have_data) {
+        u->data = r->data; /* moved */
+        u->have_data = 1;
+        r->have_data = 0;
+        u->t.data = u->data.buf;
+        u->t.data_len = (size_t)u->data.len;
+    }
+    free(r);
+    j->data = u;
+    j->kind = &fsu_kind;
+    return 0;
+}
+
 /* fs_job(sink, fut, op, path, path2, fd, flags, mode, n, data) -> fut
  * path/path2: path-like objects or None (kept as given, for errors). */
 static PyObject *
@@ -356,17 +536,47 @@ fs_job(PyObject *module, PyObject *args)
             goto fail;
         r->have_data = 1;
     }
-    if (rl_job_submit(j) < 0)
+    if (op != FS_COPY && sched_get()) {
+        if (fsu_prepare(j, r) < 0)
+            goto fail;
+        if (rl_job_start(j, fsu_spawn) < 0)
+            goto fail;
+    } else if (rl_job_submit(j) < 0) {
         goto fail;
+    }
     Py_DECREF(j);
     return Py_NewRef(fut);
 fail:
-    fs_clear(j);
+    j->kind->clear(j);
     Py_DECREF(j);
     return NULL;
 }
 
+static PyObject *
+fs_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    struct rl_sched *s = sched;
+    sched = NULL;
+    if (s) {
+        Py_BEGIN_ALLOW_THREADS
+        rl_sched_shutdown(s);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fs_after_fork(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    sched = NULL; /* the parent's workers do not exist here */
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef rtfs_functions[] = {
+    {"fs_shutdown", fs_shutdown, METH_NOARGS,
+     "Finishes the file tasks in flight, stops the workers (at exit)."},
+    {"fs_after_fork", fs_after_fork, METH_NOARGS,
+     "Forgets the parent's workers in a fork child."},
     {"fs_job", fs_job, METH_VARARGS,
      "fs_job(sink, fut, op, path, path2, fd, flags, mode, n, data) -> fut"},
     {NULL}};

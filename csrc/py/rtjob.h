@@ -32,6 +32,9 @@ struct rl_job_kind {
     void (*run)(JobObject *j);
     PyObject *(*finish)(JobObject *j);
     void (*clear)(JobObject *j);
+    /* Optional, loop thread: called first on delivery; 1 if the job went
+     * back to work (not delivered now), 0 to deliver. */
+    int (*again)(JobObject *j);
 };
 
 /* On a ringloop loop the sink queues drain_h (a Handle calling
@@ -67,6 +70,15 @@ JobObject *rl_job_new(PyObject *module, const struct rl_job_kind *kind,
                       PyObject *sink, PyObject *fut);
 /* Queues j in the pool; the pool takes its own reference. 0 or -1. */
 int rl_job_submit(JobObject *j);
+/* The same for a job that runs elsewhere (a C task on the scheduler):
+ * spawn(j) starts it (0 or -errno); when it is done, its thread calls
+ * rl_job_complete(j). */
+int rl_job_start(JobObject *j, int (*spawn)(JobObject *j));
+/* Any thread, no GIL needed: hands a finished job to its loop (or, if the
+ * loop closed, to a list freed later with the GIL). */
+void rl_job_complete(JobObject *j);
+/* rtfs.c: the scheduler's worker count (0 until started). */
+unsigned rl_rtfs_workers(void);
 
 /* For a kind's run: take and give back the GIL on a pool thread. */
 void rl_job_gil_enter(void);

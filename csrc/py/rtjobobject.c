@@ -14,6 +14,7 @@
 #include "py/rtjob.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static struct rl_blocking_pool *pool; /* process-wide, created lazily */
@@ -89,6 +90,7 @@ rl_job_oserror(int err, PyObject *path, PyObject *path2)
 
 static void job_release(JobObject *j);
 static void job_deliver(JobObject *j);
+static void dispose_list(struct rl_sink_node *n);
 
 #define JOB_OF(node) rl_container_of(node, JobObject, done)
 
@@ -263,17 +265,36 @@ job_release(JobObject *j)
     Py_DECREF(j);
 }
 
-/* Pool thread, after the kind's run. */
-static void
-job_complete(JobObject *j)
+/* Jobs finished after their loop closed, waiting for the GIL to be freed
+ * (by the next submission or at shutdown): workers never take the GIL. */
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_sink_node *graveyard;
+
+void
+rl_job_complete(JobObject *j)
 {
     if (rl_sink_push(&j->sink->core, &j->done) < 0) {
-        /* The loop closed: nobody will take the result. */
-        rl_job_gil_enter();
-        job_release(j);
-        rl_job_gil_leave();
+        pthread_mutex_lock(&graveyard_lock);
+        j->done.next = graveyard;
+        graveyard = &j->done;
+        pthread_mutex_unlock(&graveyard_lock);
     }
 }
+
+/* GIL held. */
+static void
+graveyard_empty(void)
+{
+    if (graveyard == NULL) /* racy peek; a late arrival waits for next time */
+        return;
+    pthread_mutex_lock(&graveyard_lock);
+    struct rl_sink_node *n = graveyard;
+    graveyard = NULL;
+    pthread_mutex_unlock(&graveyard_lock);
+    dispose_list(n);
+}
+
+#define job_complete rl_job_complete
 
 static void
 job_run(struct rl_blocking_job *bj)
@@ -287,6 +308,8 @@ static void
 job_deliver(JobObject *j)
 {
     PyObject *fut = j->fut;
+    if (j->kind->again && j->kind->again(j) > 0)
+        return;
     if (j->done_cb) {
         PyObject *r = PyObject_CallMethodOneArg(fut, str_remove_done_callback,
                                                 j->done_cb);
@@ -395,12 +418,24 @@ rl_job_new(PyObject *module, const struct rl_job_kind *kind, PyObject *sink,
     return j;
 }
 
-int
-rl_job_submit(JobObject *j)
+static int
+pool_spawn(JobObject *j)
 {
     struct rl_blocking_pool *p;
     if (pool_get(&p) < 0)
         return -1;
+    int res = rl_blocking_submit(p, &j->job);
+    if (res < 0) {
+        rl_set_oserror(res);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+job_start(JobObject *j, int (*spawn)(JobObject *j), int py_errors)
+{
+    graveyard_empty();
     if (j->sink->closed) {
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
@@ -413,16 +448,29 @@ rl_job_submit(JobObject *j)
     if (r == NULL)
         return -1;
     Py_DECREF(r);
-    Py_INCREF(j); /* the pool's */
+    Py_INCREF(j); /* the pool's (or the task's) */
     j->sink->pending++;
-    int res = rl_blocking_submit(p, &j->job);
+    int res = spawn(j);
     if (res < 0) {
         j->sink->pending--;
         Py_DECREF(j);
-        rl_set_oserror(res);
+        if (!py_errors)
+            rl_set_oserror(res);
         return -1;
     }
     return 0;
+}
+
+int
+rl_job_submit(JobObject *j)
+{
+    return job_start(j, pool_spawn, 1);
+}
+
+int
+rl_job_start(JobObject *j, int (*spawn)(JobObject *j))
+{
+    return job_start(j, spawn, 0);
 }
 
 /* ---- Python callables ---------------------------------------------------- */
@@ -519,9 +567,9 @@ blocking_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
     struct rl_blocking_stats st = {0, 0, 0, pool_max};
     if (pool)
         rl_blocking_stats(pool, &st);
-    return Py_BuildValue("{sIsIsIsI}", "threads", st.threads, "idle",
+    return Py_BuildValue("{sIsIsIsIsI}", "threads", st.threads, "idle",
                          st.idle, "queued", st.queued, "max_threads",
-                         st.max_threads);
+                         st.max_threads, "workers", rl_rtfs_workers());
 }
 
 static PyObject *
@@ -534,6 +582,7 @@ blocking_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
         rl_blocking_shutdown(p);
         Py_END_ALLOW_THREADS
     }
+    graveyard_empty();
     Py_RETURN_NONE;
 }
 

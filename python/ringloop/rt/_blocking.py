@@ -135,5 +135,7 @@ def pool_stats() -> dict:
 
 
 atexit.register(_core.blocking_shutdown)
+atexit.register(_core.fs_shutdown)  # runs first: file tasks end in the pool's sinks
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_core.blocking_after_fork)
+    os.register_at_fork(after_in_child=_core.fs_after_fork)

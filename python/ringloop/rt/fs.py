@@ -123,7 +123,15 @@ class File:
 async def open(path, mode: str = "rb", *, perms: int = 0o666) -> File:
     """Open `path` (binary modes as built-in ``open``: r, w, a, x, +, b)."""
     flags = _open_flags(mode)
-    fd = await _submit(_core.FS_OPEN, os.fspath(path), flags=flags, mode=perms)
+    fut = _submit(_core.FS_OPEN, os.fspath(path), flags=flags, mode=perms)
+    try:
+        fd = await fut
+    except asyncio.CancelledError:
+        # Cancelled after the open succeeded but before this task resumed:
+        # the fd is ours to close (a cancelled pending open is closed by C).
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            os.close(fut.result())
+        raise
     return File(fd, path, mode)
 
 
