@@ -163,12 +163,17 @@ def test_bad_arguments(loop, fs, tmp_path):
 def test_cancellation_leaks_no_fd(loop, fs, tmp_path):
     p = tmp_path / "c"
     p.write_bytes(b"data" * 1000)
+    big = tmp_path / "big"
+    big.write_bytes(b"b" * (1 << 20))  # read into a lent buffer after a pause
 
     async def main():
-        for _ in range(50):
-            for coro in (fs.open(p, "rb"), fs.read_file(p), fs.write_file(tmp_path / "w", b"x")):
+        for i in range(50):
+            coros = (fs.open(p, "rb"), fs.read_file(p), fs.read_file(big),
+                     fs.write_file(tmp_path / "w", b"x"))
+            for coro in coros[i % 4:] + coros[:i % 4]:
                 t = asyncio.ensure_future(coro)
-                await asyncio.sleep(0)
+                for _ in range(i % 3):
+                    await asyncio.sleep(0)
                 t.cancel()
                 try:
                     f = await t
@@ -218,3 +223,45 @@ def test_two_loops_in_two_threads(loop_factory, fs, tmp_path):
     for t in ts:
         t.join(30)
     assert out == [[b"q" * 1000] * 100] * 2
+
+
+def test_file_ops_cancelled(loop, fs, tmp_path):
+    p = tmp_path / "ops"
+    p.write_bytes(b"0123456789" * 1000)
+
+    async def main():
+        f = await fs.open(p, "r+b")
+        try:
+            for i in range(30):
+                for coro in (f.read(100), f.read(), f.write(b"xy"), f.fsync()):
+                    t = asyncio.ensure_future(coro)
+                    for _ in range(i % 3):
+                        await asyncio.sleep(0)
+                    t.cancel()
+                    try:
+                        await t
+                    except asyncio.CancelledError:
+                        pass
+        finally:
+            await f.close()
+        return len(await fs.read_file(p))
+
+    assert loop.run_until_complete(main()) >= 10_000
+
+
+def test_loop_closed_with_file_ops_in_flight(loop_factory, fs, tmp_path):
+    p = tmp_path / "inflight"
+    p.write_bytes(b"i" * (1 << 20))
+    lp = loop_factory()
+
+    async def start():
+        return [asyncio.ensure_future(c) for c in
+                (fs.open(p, "rb"), fs.read_file(p), fs.write_file(tmp_path / "o", b"o"))]
+
+    async def cancel(tasks):
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    lp.run_until_complete(cancel(lp.run_until_complete(start())))
+    lp.close()  # jobs still in flight finish in C: fds closed, results dropped

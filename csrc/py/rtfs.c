@@ -427,8 +427,18 @@ fsu_clear(JobObject *j)
     free(u);
 }
 
+static void
+fsu_orphan(JobObject *j)
+{
+    struct fsu *u = j->data;
+    if (u->t.own_fd && u->t.fd >= 0) {
+        close(u->t.fd);
+        u->t.own_fd = 0;
+    }
+}
+
 static const struct rl_job_kind fsu_kind = {NULL, fsu_finish, fsu_clear,
-                                            fsu_again};
+                                            fsu_again, fsu_orphan};
 
 static int
 sched_get(void)

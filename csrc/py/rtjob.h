@@ -35,6 +35,9 @@ struct rl_job_kind {
     /* Optional, loop thread: called first on delivery; 1 if the job went
      * back to work (not delivered now), 0 to deliver. */
     int (*again)(JobObject *j);
+    /* Optional, any thread, no GIL: the loop closed before delivery; free
+     * OS resources now (e.g. close an fd), the rest waits for the GIL. */
+    void (*orphan)(JobObject *j);
 };
 
 /* On a ringloop loop the sink queues drain_h (a Handle calling

@@ -274,6 +274,8 @@ void
 rl_job_complete(JobObject *j)
 {
     if (rl_sink_push(&j->sink->core, &j->done) < 0) {
+        if (j->kind->orphan)
+            j->kind->orphan(j);
         pthread_mutex_lock(&graveyard_lock);
         j->done.next = graveyard;
         graveyard = &j->done;
@@ -440,14 +442,18 @@ job_start(JobObject *j, int (*spawn)(JobObject *j), int py_errors)
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
     }
-    j->done_cb = PyObject_GetAttrString((PyObject *)j, "_on_done");
-    if (j->done_cb == NULL)
-        return -1;
-    PyObject *r = PyObject_CallMethodOneArg(j->fut, str_add_done_callback,
-                                            j->done_cb);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
+    if (spawn == pool_spawn) {
+        /* A pool job not started yet leaves the queue when its future is
+         * cancelled; a C task cannot be unqueued, so it needs no callback. */
+        j->done_cb = PyObject_GetAttrString((PyObject *)j, "_on_done");
+        if (j->done_cb == NULL)
+            return -1;
+        PyObject *r = PyObject_CallMethodOneArg(
+            j->fut, str_add_done_callback, j->done_cb);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
     Py_INCREF(j); /* the pool's (or the task's) */
     j->sink->pending++;
     int res = spawn(j);
