@@ -232,6 +232,17 @@ rl_blocking_submit(struct rl_blocking_pool *p, struct rl_blocking_job *job)
     return res;
 }
 
+struct rl_blocking_job *
+rl_blocking_take(struct rl_blocking_pool *p)
+{
+    if (atomic_load_explicit(&p->nqueued, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->lock);
+    struct rl_blocking_job *j = take_job(p);
+    pthread_mutex_unlock(&p->lock);
+    return j;
+}
+
 int
 rl_blocking_cancel(struct rl_blocking_pool *p, struct rl_blocking_job *job)
 {

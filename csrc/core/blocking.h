@@ -40,6 +40,10 @@ int rl_blocking_create(struct rl_blocking_pool **out, unsigned max_threads,
  * and none exists. */
 int rl_blocking_submit(struct rl_blocking_pool *p, struct rl_blocking_job *job);
 
+/* Takes the oldest queued job, or NULL: a pool thread that just finished a
+ * job may run the next one itself (it then counts as started). */
+struct rl_blocking_job *rl_blocking_take(struct rl_blocking_pool *p);
+
 /* Removes job if it has not started: 1 if removed (it will never run),
  * 0 if it has started or finished. */
 int rl_blocking_cancel(struct rl_blocking_pool *p, struct rl_blocking_job *job);
