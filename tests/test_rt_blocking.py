@@ -199,3 +199,38 @@ def test_anyio_task_group(loop, rt):
         return sorted(out)
 
     assert loop.run_until_complete(main()) == list(range(10))
+
+
+FORK_SCRIPT = r"""
+import asyncio, os, sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads alive
+import ringloop
+from ringloop import rt
+
+async def main():
+    a = await rt.spawn_blocking(pow, 2, 10)
+    b = await rt.fs.read_file(sys.argv[1])
+    c = await rt.resolve("127.0.0.1", 80)
+    return a, len(b), len(c)
+
+factory = ringloop.new_event_loop if sys.argv[2] == "ringloop" else asyncio.new_event_loop
+lp = factory(); parent = lp.run_until_complete(main()); lp.close()
+pid = os.fork()
+if pid == 0:
+    lp = factory(); child = lp.run_until_complete(main()); lp.close()
+    os._exit(0 if child == parent else 3)
+_, status = os.waitpid(pid, 0)
+print(parent, os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_fork_child_gets_a_fresh_pool(loop_kind):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, __file__, loop_kind],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "0", proc.stdout + proc.stderr
