@@ -137,6 +137,8 @@ Sink_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
         Py_INCREF(self->drain_h); /* taken in advance for the queue */
+        if (!PyObject_GC_IsTracked((PyObject *)self->drain_h))
+            PyObject_GC_Track(self->drain_h); /* the sink <-> loop cycle */
     }
     int res = rl_sink_init(&self->core, ringloop ? sink_notify_loop : NULL);
     if (res < 0) {
@@ -214,10 +216,33 @@ Sink_pending(SinkObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSsize_t(self->pending);
 }
 
+/* GC: a ringloop sink and its loop refer to each other (the loop's
+ * _ringloop_sink attribute, the sink's drain handle). Jobs in flight hold
+ * the sink from C, so a sink the collector finds unreachable has none. */
+static int
+Sink_traverse(SinkObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->loop);
+    Py_VISIT(self->drain_h);
+    if (self->drain_h && !self->core.signalled)
+        Py_VISIT(self->drain_h); /* the reference taken for the queue */
+    return 0;
+}
+
+static int
+Sink_clear(SinkObject *self)
+{
+    sink_close(self);
+    Py_CLEAR(self->loop);
+    return 0;
+}
+
 static void
 Sink_dealloc(SinkObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
     /* Jobs hold a reference to their sink: none is in flight now. */
     sink_close(self);
     if (self->ready)
@@ -241,6 +266,8 @@ static PyMethodDef Sink_methods[] = {
 static PyType_Slot Sink_slots[] = {
     {Py_tp_new, Sink_new},
     {Py_tp_dealloc, Sink_dealloc},
+    {Py_tp_traverse, Sink_traverse},
+    {Py_tp_clear, Sink_clear},
     {Py_tp_methods, Sink_methods},
     {Py_tp_doc, "Where a loop receives results of off-loop jobs."},
     {0, NULL}};
@@ -248,7 +275,7 @@ static PyType_Slot Sink_slots[] = {
 static PyType_Spec Sink_spec = {
     .name = "ringloop._core.Sink",
     .basicsize = sizeof(SinkObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = Sink_slots,
 };
 
