@@ -234,3 +234,21 @@ def test_fork_child_gets_a_fresh_pool(loop_kind):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == "0", proc.stdout + proc.stderr
+
+
+def test_unclosed_loop_with_pool_results_is_collected(loop_factory, rt):
+    import gc
+    import warnings
+    import weakref
+
+    async def main():
+        return await rt.spawn_blocking(int, "7")
+
+    lp = loop_factory()
+    assert lp.run_until_complete(main()) == 7
+    ref = weakref.ref(lp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del lp
+        gc.collect()
+    assert ref() is None
