@@ -61,4 +61,4 @@ def test_sched_throughput(busy):
     results = [json.loads(line) for line in proc.stderr.splitlines()
                if line.startswith("{")]
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(results) == 12, proc.stderr
+    assert len(results) == 14, proc.stderr

@@ -6,7 +6,11 @@
  *           queue, notify/park/unpark);
  *   chain   each task spawns its successor (the LIFO path, one at a time);
  *   tree    a binary fan-out tree: each task spawns two children (LIFO,
- *           local queue, overflow, steal-half).
+ *           local queue, overflow, steal-half);
+ *   ping    an outside thread spawns one task and waits for it to run,
+ *           again and again: the wake-up round trip to a parked runtime
+ *           (eventfd write, the worker leaving its ring wait), what one
+ *           job handed to an idle runtime costs.
  * Each with empty tasks and with tasks doing ~`work` rounds of arithmetic.
  * --busy adds a thread spinning on its own for the whole run (a busy
  * Python thread beside the runtime); its CPU time is not counted.
@@ -14,8 +18,9 @@
  * the waiting main thread) per task: on a shared machine it is steadier
  * than tasks/s.
  *
- * Output: one line per workload and worker count, then a JSON line per
- * result for the pytest wrapper. Nothing here asserts on speed; the
+ * Output: one line per workload and worker count (steals, parks and
+ * wake-ups are those of the last repeat), and a JSON line per result on
+ * stderr for the pytest wrapper. Nothing here asserts on speed; the
  * counts are checked (every task ran exactly once).
  */
 #define _GNU_SOURCE
@@ -23,6 +28,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +56,7 @@ struct bench {
         char pad[56];
     } done[8];
     atomic_ullong sink;
+    sem_t ran; /* ping: posted by each task */
 };
 
 static struct bench B;
@@ -83,6 +90,13 @@ leaf_run(struct rl_task *t, struct rl_worker *w)
     struct node *nd = container_of(t, struct node, task);
     do_work(B.work);
     finish(nd, w);
+}
+
+static void
+ping_run(struct rl_task *t, struct rl_worker *w)
+{
+    finish(container_of(t, struct node, task), w);
+    sem_post(&B.ran);
 }
 
 static void
@@ -154,17 +168,18 @@ busy_main(void *arg)
     return NULL;
 }
 
-enum kind { INJECT, CHAIN, TREE };
-static const char *kind_names[] = {"inject", "chain", "tree"};
+enum kind { INJECT, CHAIN, TREE, PING };
+static const char *kind_names[] = {"inject", "chain", "tree", "ping"};
 
 /* One timed run; returns tasks/s, or -1 if a task ran other than once. */
 static double
 measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
-        double *cpu_per_task)
+        double *cpu_per_task, struct rl_sched_stats *sum)
 {
     memset(B.nodes, 0, n * sizeof(struct node));
     rl_task_run_fn fn = kind == INJECT ? leaf_run
                         : kind == CHAIN ? chain_run
+                        : kind == PING  ? ping_run
                                         : tree_run;
     for (unsigned i = 0; i < n; i++) {
         B.nodes[i].task.run = fn;
@@ -185,6 +200,11 @@ measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
     if (kind == INJECT) {
         for (unsigned i = 0; i < n; i++)
             rl_sched_spawn(B.s, &B.nodes[i].task);
+    } else if (kind == PING) {
+        for (unsigned i = 0; i < n; i++) {
+            rl_sched_spawn(B.s, &B.nodes[i].task);
+            sem_wait(&B.ran);
+        }
     } else {
         rl_sched_spawn(B.s, &B.nodes[0].task);
     }
@@ -192,6 +212,15 @@ measure(enum kind kind, unsigned workers, unsigned n, unsigned work,
     while (done_total(workers) < n)
         nanosleep(&tick, NULL);
     double t1 = now(), c1 = cpu_now();
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < workers; i++) {
+        struct rl_sched_stats st;
+        rl_sched_stats(B.s, i, &st);
+        sum->steals += st.steals;
+        sum->stolen += st.stolen;
+        sum->parks += st.parks;
+        sum->wakeups += st.wakeups;
+    }
     rl_sched_shutdown(B.s);
     for (unsigned i = 0; i < n; i++)
         if (B.nodes[i].runs != 1)
@@ -224,22 +253,29 @@ main(int argc, char **argv)
         return 2;
     }
     B.nodes = calloc(n, sizeof(struct node));
+    sem_init(&B.ran, 0, 0);
     if (busy)
         pthread_create(&busy_thread, NULL, busy_main, NULL);
     static const unsigned works[] = {0, 200};
     int failed = 0;
-    printf("%-7s %6s %8s %14s %14s %8s %12s\n", "tasks", "work", "workers",
-           "tasks/s", "CPU/task", "scaling", busy ? "(busy thread)" : "");
-    for (int k = INJECT; k <= TREE; k++) {
-        for (unsigned wi = 0; wi < 2; wi++) {
+    printf("%-7s %6s %8s %14s %14s %8s %9s %9s %9s %s\n", "tasks", "work",
+           "workers", "tasks/s", "CPU/task", "scaling", "steals", "parks",
+           "wakeups", busy ? "(busy thread)" : "");
+    for (int k = INJECT; k <= PING; k++) {
+        for (unsigned wi = 0; wi < (k == PING ? 1u : 2u); wi++) {
             unsigned work = works[wi];
-            /* Heavier tasks: fewer of them, the same order of run time. */
-            unsigned count = work ? n / 4 : n;
+            /* Heavier tasks: fewer of them, the same order of run time;
+             * round trips are slow: fewer still. */
+            unsigned count = k == PING ? (n / 200 > 16 ? n / 200 : 16)
+                             : work    ? n / 4
+                                       : n;
             double rate[2][64], cpu[2][64];
+            struct rl_sched_stats st[2]; /* of the last repeat */
             for (unsigned r = 0; r < repeats; r++) {
                 for (unsigned workers = 1; workers <= 2; workers++) {
                     double c = 0;
-                    double x = measure(k, workers, count, work, &c);
+                    double x =
+                        measure(k, workers, count, work, &c, &st[workers - 1]);
                     if (x < 0)
                         failed = 1;
                     rate[workers - 1][r] = x;
@@ -254,9 +290,11 @@ main(int argc, char **argv)
                 medcpu[w] = cpu[w][repeats / 2];
             }
             for (int w = 0; w < 2; w++) {
-                printf("%-7s %6u %8d %12.2fM %12.0fns %7.2fx\n",
+                printf("%-7s %6u %8d %12.2fM %12.0fns %7.2fx %9llu %9llu "
+                       "%9llu\n",
                        kind_names[k], work, w + 1, med[w] / 1e6,
-                       medcpu[w] * 1e9, med[w] / med[0]);
+                       medcpu[w] * 1e9, med[w] / med[0], st[w].steals,
+                       st[w].parks, st[w].wakeups);
             }
             for (int w = 0; w < 2; w++)
                 fprintf(stderr,
@@ -272,6 +310,7 @@ main(int argc, char **argv)
         pthread_join(busy_thread, NULL);
     }
     free(B.nodes);
+    sem_destroy(&B.ran);
     if (failed)
         printf("FAILED: a task ran other than exactly once\n");
     return failed;

@@ -18,7 +18,10 @@
  * is really parked: unpark swaps in NOTIFIED and writes the eventfd only
  * if it replaced PARKED; a worker about to park sees NOTIFIED and does not
  * block. Who to wake comes from sched_idle (at most one wake per batch of
- * new work, none while a worker is searching).
+ * new work, none while a worker is searching). No work is stranded: a
+ * worker parks only with its LIFO slot, local queue and the inject queue
+ * empty; outside spawns notify; and the last searcher to stop searching
+ * (to park, or to run what it found) re-scans every queue afterwards.
  *
  * Shutdown: the inject queue is closed (outside spawns get -ESHUTDOWN from
  * then on, and every spawn accepted before stays queued), then every
@@ -30,9 +33,13 @@
  * during shutdown, so running pipelines finish; they land on that worker
  * (or the inject queue, which it drains) before it may exit.
  *
+ * Start-up: the rings are opened by rl_sched_start and enabled by their
+ * workers (single issuer), which report back before it returns, so a
+ * failure is an error code, not an abort.
+ *
  * Threads: rl_sched_spawn and rl_sched_stats from any thread; everything
- * with a struct rl_worker on that worker's thread; start/shutdown by the
- * owning thread. Workers never take the GIL.
+ * with a struct rl_worker on that worker's thread; start/close/shutdown
+ * by the owning thread. Workers never take the GIL.
  */
 #define _GNU_SOURCE
 #include "core/sched.h"
@@ -62,7 +69,8 @@ enum {
 
 enum { PARK_EMPTY, PARK_PARKED, PARK_NOTIFIED };
 
-/* Counters written by their worker only: relaxed load + store, no RMW. */
+/* Counters written by their worker only: relaxed load + store, no RMW
+ * (except wakeups, see below). */
 typedef _Atomic unsigned long long counter;
 
 static inline void
@@ -96,6 +104,7 @@ struct rl_worker {
     struct {
         counter tasks, lifo, steals, stolen, injected, overflows, parks,
             polls;
+        counter wakeups; /* the only one bumped by other threads (an RMW) */
     } stats;
 };
 
@@ -108,6 +117,11 @@ struct rl_sched {
     /* Outside spawns still inside rl_sched_spawn: shutdown frees nothing
      * before they have left. */
     atomic_int spawning;
+    /* Start-up: workers report whether their ring could be enabled. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    unsigned start_reported; /* under start_lock */
+    int start_error;         /* under start_lock: first -errno */
 };
 
 static _Thread_local struct rl_worker *current;
@@ -122,6 +136,7 @@ unpark(struct rl_worker *w)
         uint64_t one = 1;
         ssize_t n = write(w->doorbell_fd, &one, sizeof(one));
         (void)n; /* cannot fail for a live eventfd and an 8-byte write */
+        atomic_fetch_add_explicit(&w->stats.wakeups, 1, memory_order_relaxed);
     }
 }
 
@@ -134,8 +149,9 @@ notify_parked(struct rl_sched *s)
         unpark(&s->workers[index]);
 }
 
-/* The last searcher parks: re-scan, so work queued while it searched (by
- * someone who saw it searching and did not notify) is not stranded. */
+/* The last searcher stopped searching (it parks, or runs what it found):
+ * re-scan, so work queued while it searched (by someone who saw it
+ * searching and did not notify) gets a worker. */
 static void
 notify_if_work_pending(struct rl_sched *s)
 {
@@ -233,9 +249,10 @@ next_task(struct rl_worker *w)
             bump(&w->stats.lifo, 1);
             return t;
         }
-        /* A LIFO chain ran long enough: let the queue have a turn. */
+        /* A LIFO chain ran long enough: let the queue have a turn. No
+         * notify: with an empty queue we pop it right back, and waking a
+         * sibling would only make a sequential chain migrate. */
         push_local(w, t);
-        notify_parked(w->sched);
     }
     w->lifo_polls = 0;
     t = rl_sched_queue_pop(&w->queue);
@@ -296,9 +313,15 @@ run_task(struct rl_worker *w, struct rl_task *t)
 {
     if (w->searching) {
         w->searching = 0;
-        /* The last searcher found work: wake another to keep looking. */
+        /* The last searcher found work: if more is queued (a stolen
+         * batch, spawns that counted on us while we searched), wake
+         * another worker to take it. Tokio wakes one unconditionally;
+         * looking first saves a wake-up per job handed to an idle
+         * runtime. The re-scan follows our seq_cst decrement, so a
+         * spawner either saw no searcher (and notified itself) or its
+         * task is visible to the scan. */
         if (rl_sched_idle_from_searching(&w->sched->idle))
-            notify_parked(w->sched);
+            notify_if_work_pending(w->sched);
     }
     t->run(t, w);
     bump(&w->stats.tasks, 1);
@@ -359,9 +382,17 @@ worker_main(void *arg)
     snprintf(name, sizeof(name), "rl-worker-%u", w->index);
     pthread_setname_np(pthread_self(), name);
     int res = rl_ring_enable(w->ring);
-    if (res < 0)
-        rl_fatal("sched: cannot enable worker %u's ring: %s", w->index,
-                 strerror(-res));
+    struct rl_sched *s = w->sched;
+    pthread_mutex_lock(&s->start_lock);
+    if (res < 0 && s->start_error == 0)
+        s->start_error = res;
+    s->start_reported++;
+    pthread_cond_signal(&s->start_cond);
+    pthread_mutex_unlock(&s->start_lock);
+    if (res < 0) {
+        current = NULL;
+        return NULL; /* rl_sched_start shuts down and reports res */
+    }
     arm_doorbell(w);
     for (;;) {
         struct rl_task *t = next_task(w);
@@ -430,6 +461,8 @@ free_sched(struct rl_sched *s)
     }
     rl_sched_idle_destroy(&s->idle);
     rl_sched_inject_destroy(&s->inject);
+    pthread_cond_destroy(&s->start_cond);
+    pthread_mutex_destroy(&s->start_lock);
     free(s->workers);
     free(s);
 }
@@ -469,6 +502,9 @@ rl_sched_start(struct rl_sched **out, unsigned workers)
     s->nworkers = workers;
     atomic_init(&s->shutdown, 0);
     atomic_init(&s->spawning, 0);
+    /* Default attributes: these cannot fail on Linux. */
+    pthread_mutex_init(&s->start_lock, NULL);
+    pthread_cond_init(&s->start_cond, NULL);
     int res = -ENOMEM;
     s->workers = aligned_alloc(64, ((workers * sizeof(struct rl_worker) +
                                      63) / 64) * 64);
@@ -514,6 +550,16 @@ rl_sched_start(struct rl_sched **out, unsigned workers)
         s->workers[i].started = 1;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Wait until every started worker owns its ring (or failed to). */
+    pthread_mutex_lock(&s->start_lock);
+    unsigned started = 0;
+    for (unsigned i = 0; i < workers; i++)
+        started += s->workers[i].started;
+    while (s->start_reported < started)
+        pthread_cond_wait(&s->start_cond, &s->start_lock);
+    if (res == 0)
+        res = s->start_error;
+    pthread_mutex_unlock(&s->start_lock);
     if (res < 0) {
         stop_and_join(s);
         free_sched(s);
@@ -530,6 +576,8 @@ fail_idle:
 fail_inject:
     free(s->workers);
 fail_alloc:
+    pthread_cond_destroy(&s->start_cond);
+    pthread_mutex_destroy(&s->start_lock);
     free(s);
     return res;
 }
@@ -587,5 +635,6 @@ rl_sched_stats(const struct rl_sched *s, unsigned i,
     GET(overflows);
     GET(parks);
     GET(polls);
+    GET(wakeups);
 #undef GET
 }

@@ -46,7 +46,9 @@ module_exec(PyObject *module)
         rl_loop_setup_type(module, state) < 0 ||
         rl_transport_setup_type(module, state) < 0 ||
         rl_acceptor_setup_type(module, state) < 0 ||
+        rl_datagram_setup_type(module, state) < 0 ||
         rl_sock_setup_types(module) < 0 ||
+        rl_pipewriter_setup_type(module) < 0 ||
         rl_rtjob_setup(module) < 0 || rl_rtfs_setup(module) < 0 ||
         rl_rtdns_setup(module) < 0)
         return -1;
@@ -62,6 +64,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->TimerHandleType);
     Py_VISIT(state->TransportType);
     Py_VISIT(state->AcceptorType);
+    Py_VISIT(state->DatagramType);
     Py_VISIT(state->BufferedProtocol);
     Py_VISIT(state->minus_one);
     Py_VISIT(state->Future);
@@ -86,6 +89,7 @@ module_clear(PyObject *module)
     Py_CLEAR(state->TimerHandleType);
     Py_CLEAR(state->TransportType);
     Py_CLEAR(state->AcceptorType);
+    Py_CLEAR(state->DatagramType);
     Py_CLEAR(state->BufferedProtocol);
     Py_CLEAR(state->minus_one);
     Py_CLEAR(state->Future);

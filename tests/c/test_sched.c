@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,28 @@ wait_tasks_run(struct rl_sched *s, unsigned long long n)
 {
     while (tasks_run(s) < n)
         sched_yield();
+}
+
+/* Start-up failing part-way (out of descriptors) returns -errno and
+ * leaves nothing behind (ASan checks for leaks). */
+static void
+test_start_failure(void)
+{
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int probe = dup(0); /* the lowest free descriptor */
+    CHECK(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 3; /* room for a worker and a half */
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct rl_sched *s = NULL;
+    int res = rl_sched_start(&s, 4);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK(res == -EMFILE);
+    int after = dup(0);
+    CHECK(after == probe); /* every descriptor it opened was closed */
+    close(after);
 }
 
 /* ---- outside spawns --------------------------------------------------- */
@@ -122,9 +145,51 @@ test_outside_spawns(void)
     wait_tasks_run(s, N);
     CHECK(tasks_run(s) == N);
     rl_sched_shutdown(s);
-    /* After shutdown, spawning again is refused... on a fresh runtime
-     * that is shutting down, tested in test_shutdown_race. */
     free(c);
+}
+
+/* After rl_sched_close, outside spawns are refused and never run; tasks
+ * on the workers may still spawn, and everything accepted runs. */
+struct closer {
+    struct rl_task task, child;
+    atomic_uint *total;
+    int child_res;
+};
+
+static void
+closer_child(struct rl_task *t, struct rl_worker *w)
+{
+    atomic_fetch_add(container_of(t, struct closer, child)->total, 1);
+}
+
+static void
+closer_run(struct rl_task *t, struct rl_worker *w)
+{
+    struct closer *c = container_of(t, struct closer, task);
+    c->child_res = rl_sched_spawn(rl_worker_sched(w), &c->child);
+    atomic_fetch_add(c->total, 1);
+}
+
+static void
+test_close(void)
+{
+    struct rl_sched *s;
+    CHECK(rl_sched_start(&s, 2) == 0);
+    atomic_uint total = 0;
+    struct closer c = {.task.run = closer_run, .child.run = closer_child,
+                       .total = &total, .child_res = 1};
+    struct counted refused;
+    memset(&refused, 0, sizeof(refused));
+    refused.task.run = counted_run;
+    refused.total = &total;
+    CHECK(rl_sched_spawn(s, &c.task) == 0);
+    rl_sched_close(s);
+    rl_sched_close(s); /* idempotent */
+    CHECK(rl_sched_spawn(s, &refused.task) == -ESHUTDOWN);
+    rl_sched_shutdown(s);
+    CHECK(c.child_res == 0);
+    CHECK(atomic_load(&total) == 2);
+    CHECK(atomic_load(&refused.runs) == 0);
 }
 
 /* ---- the LIFO slot ---------------------------------------------------- */
@@ -363,14 +428,22 @@ test_budget(void)
     CHECK(write(p[1], "abc", 3) == 3);
     wait_until(&r.done, 1); /* the completion ran beside the spinner */
     CHECK(r.got == 3 && memcmp(r.buf, "abc", 3) == 0);
-    /* An outside spawn runs too. */
-    struct counted c;
-    memset(&c, 0, sizeof(c));
+    /* Outside spawns run too, and cost no wake-up (no system call): the
+     * only worker is busy, so nobody is parked. */
+    enum { N = 1000 };
+    struct counted *c = calloc(N, sizeof(*c));
     atomic_uint total = 0;
-    c.task.run = counted_run;
-    c.total = &total;
-    CHECK(rl_sched_spawn(s, &c.task) == 0);
-    wait_until(&total, 1);
+    struct rl_sched_stats before, after;
+    rl_sched_stats(s, 0, &before);
+    for (int i = 0; i < N; i++) {
+        c[i].task.run = counted_run;
+        c[i].total = &total;
+        CHECK(rl_sched_spawn(s, &c[i].task) == 0);
+    }
+    wait_until(&total, N);
+    rl_sched_stats(s, 0, &after);
+    CHECK(after.wakeups == before.wakeups);
+    free(c);
     atomic_store(&sp.stop, 1);
     rl_sched_shutdown(s);
     CHECK(sp.rounds > 0);
@@ -720,7 +793,9 @@ main(void)
     if (res == 0)
         rl_ring_close(probe);
     test_start_stop();
+    test_start_failure();
     test_outside_spawns();
+    test_close();
     test_lifo();
     test_lifo_bounded();
     test_ring_io();
