@@ -1,18 +1,20 @@
 /*
- * rtfs.c - ringloop.rt.fs's C jobs: whole-file read/write, copy, and the
- * open/read/write/close/fsync steps behind rt.fs.File. Each runs as one job
- * in the blocking pool without the GIL (plain system calls; the io_uring
- * worker version is future work, see sched.h), its result crossing to the
- * loop once.
+ * rtfs.c - ringloop.rt.fs's jobs. Normally each operation is a C task on
+ * the scheduler's workers (core/fs_task.c: openat, statx, reads, writes,
+ * fsync, close as io_uring ops on the worker's ring), its result crossing
+ * to the loop once; a big file is read straight into a bytes object the
+ * loop lends the task after its statx (one extra crossing, no copy). copy
+ * (copy_file_range), and every operation when io_uring is refused, run as
+ * plain system calls in the blocking pool instead.
  *
- * Invariants: a job owns its buffers (a bytes object or malloc'd memory)
- * and the data it writes (a Py_buffer held until the job is released), so
- * a cancelled future never frees memory a pool thread still uses. An fd
- * opened for a future that was cancelled meanwhile is closed when the job
- * is released; nothing leaks.
+ * Invariants: a job owns its buffers (malloc'd memory or a lent bytes
+ * object) and the data it writes (a Py_buffer held until the job is
+ * released), so a cancelled future never frees memory the kernel or a
+ * pool thread still writes into. An fd opened for a future that was
+ * cancelled meanwhile, or whose loop closed, is closed, never leaked.
  *
  * Threads: fs_* module functions on the loop thread with the GIL; fs_run
- * on a pool thread.
+ * on a pool thread; fsu_done on a worker (no GIL).
  */
 #include "py/rtjob.h"
 

@@ -1,8 +1,11 @@
 """ringloop.rt.fs: async file I/O for any asyncio loop.
 
-Each call is one C job in ringloop's blocking pool that runs its system calls
-without the GIL (``read_file`` is open, fstat, read to EOF and close in one
-job) and hands its result to the loop once.  Errors are the ``OSError``
+Each call is one C task on ringloop's C workers, whose steps are io_uring ops
+on the worker's own ring (``read_file`` is openat, statx, reads, close) without
+the GIL; the result crosses to the loop once.  ``copy`` (copy_file_range),
+``stat`` (``os.stat`` itself, for an identical result) and everything when the
+kernel refuses io_uring run in the blocking pool instead.  Works on any asyncio
+loop.  Errors are the ``OSError``
 subclasses, with ``errno`` and ``filename``, that ``open()``/``os.stat``
 raise.  Cancelling the awaiting task never frees memory a job still uses, and
 a file opened for a cancelled ``open`` is closed, not leaked.
