@@ -3,6 +3,7 @@
  * asyncio objects the binding reuses (Future, Task, format helpers).
  */
 #include "py/module.h"
+#include "py/rtjob.h"
 
 PyMODINIT_FUNC PyInit__core(void);
 
@@ -47,7 +48,9 @@ module_exec(PyObject *module)
         rl_acceptor_setup_type(module, state) < 0 ||
         rl_datagram_setup_type(module, state) < 0 ||
         rl_sock_setup_types(module) < 0 ||
-        rl_pipewriter_setup_type(module) < 0)
+        rl_pipewriter_setup_type(module) < 0 ||
+        rl_rtjob_setup(module) < 0 || rl_rtfs_setup(module) < 0 ||
+        rl_rtdns_setup(module) < 0)
         return -1;
     return 0;
 }

@@ -26,6 +26,7 @@ from ._pipes import PipesMixin
 from ._signals import SignalsMixin
 from ._subprocess import SubprocessMixin
 from ._sockets import SocketsMixin
+from .rt._blocking import run_in_pool as _run_in_pool
 
 __all__ = ("EventLoop",)
 
@@ -36,6 +37,15 @@ logger = logging.getLogger("asyncio")
 def _set_exception_unless_cancelled(fut, exc: BaseException) -> None:
     if not fut.cancelled():
         fut.set_exception(exc)
+
+
+def _warn_not_joined(timeout) -> None:
+    warnings.warn(
+        "The executor did not finishing joining its threads within "
+        f"{timeout} seconds.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
@@ -156,7 +166,15 @@ class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
 
     # -- executors ------------------------------------------------------
 
-    run_in_executor = _Base.run_in_executor
+    def run_in_executor(self, executor, func, *args):
+        # The default executor is ringloop's blocking pool (rt.spawn_blocking's),
+        # until set_default_executor() installs another one.
+        if executor is None and self._default_executor is None and not self._debug:
+            self._check_closed()
+            self._check_default_executor()
+            return _run_in_pool(self, func, args)
+        return _Base.run_in_executor(self, executor, func, *args)
+
     set_default_executor = _Base.set_default_executor
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
@@ -164,6 +182,15 @@ class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
         seconds (the Python 3.12 signature, on every supported version)."""
         self._executor_shutdown_called = True
         if self._default_executor is None:
+            # The blocking pool is the default executor: wait for this loop's
+            # jobs in it (the pool's threads are shared and stay).
+            sink = self.__dict__.get("_ringloop_sink")
+            try:
+                async with asyncio.timeout(timeout):
+                    while sink is not None and sink.pending():
+                        await asyncio.sleep(0.001)
+            except TimeoutError:
+                _warn_not_joined(timeout)
             return
         done = self.create_future()
         joiner = threading.Thread(target=self._do_shutdown, args=(done,))
@@ -172,12 +199,7 @@ class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
             async with asyncio.timeout(timeout):
                 await done
         except TimeoutError:
-            warnings.warn(
-                "The executor did not finishing joining its threads within "
-                f"{timeout} seconds.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            _warn_not_joined(timeout)
             self._default_executor.shutdown(wait=False)
         else:
             joiner.join()

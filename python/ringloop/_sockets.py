@@ -33,6 +33,7 @@ import weakref
 from asyncio import base_events, exceptions, futures, selector_events
 
 from . import _core
+from .rt._dns import resolve as _rt_resolve
 
 __all__ = ("SocketsMixin",)
 
@@ -507,6 +508,11 @@ class SocketsMixin:
             except Exception:
                 pass
             getaddr_func = socket.getaddrinfo
+            if self._default_executor is None:
+                # getaddrinfo in C in the blocking pool, without the GIL.
+                self._check_closed()
+                self._check_default_executor()
+                return await _rt_resolve(host, port, family, type, proto, flags)
         else:
             getaddr_func = self._getaddrinfo_debug
         return await self.run_in_executor(
