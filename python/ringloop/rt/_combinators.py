@@ -76,7 +76,7 @@ async def _first(aws, biased: bool, successful: bool):
         for f in futs:
             f.add_done_callback(wake)
         while winner is None:
-            if not any(f.done() for f in futs):
+            if not any(f.done() for i, f in enumerate(futs) if i not in errors):
                 await waiter
                 waiter = loop.create_future()
             for i in order if not biased else range(n):
