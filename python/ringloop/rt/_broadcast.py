@@ -75,7 +75,8 @@ class BroadcastSender(Generic[T]):
         """Publish ``item`` to every current receiver (never waits); returns how many
         receivers there are.  ChannelClosed (with ``.item``) when there are none."""
         r = self._r
-        with r.lock:
+        r.lock.acquire()
+        try:
             if self._closed:
                 raise ChannelClosed("this sender is closed", item)
             if r.receivers == 0:
@@ -84,6 +85,8 @@ class BroadcastSender(Generic[T]):
             r.next_seq += 1
             waiters = r.wake_all() if r.waiters else ()
             n = r.receivers
+        finally:
+            r.lock.release()
         for w in waiters:
             w.wake()
         return n
@@ -97,22 +100,28 @@ class BroadcastSender(Generic[T]):
 
     def clone(self) -> BroadcastSender[T]:
         r = self._r
-        with r.lock:
+        r.lock.acquire()
+        try:
             if self._closed:
                 raise ChannelClosed("this sender is closed")
             r.senders += 1
+        finally:
+            r.lock.release()
         return BroadcastSender(r)
 
     def close(self) -> None:
         """Close this handle; receivers see end-of-stream once the last sender is
         closed and they have read what is buffered."""
         r = self._r
-        with r.lock:
+        r.lock.acquire()
+        try:
             if self._closed:
                 return
             self._closed = True
             r.senders -= 1
             waiters = r.wake_all() if r.senders == 0 else ()
+        finally:
+            r.lock.release()
         for w in waiters:
             w.wake()
 
@@ -130,25 +139,34 @@ class BroadcastReceiver(Generic[T]):
     __slots__ = ("_r", "_pos", "_closed")
 
     def __init__(self, r: _Ring) -> None:
-        with r.lock:
+        r.lock.acquire()
+        try:
             r.receivers += 1
             self._pos = r.next_seq
+        finally:
+            r.lock.release()
         self._r = r
         self._closed = False
 
     async def recv(self) -> T:
         r = self._r
         while True:
-            with r.lock:
+            r.lock.acquire()
+            try:
                 item, w = r.read(self, async_waiter)
+            finally:
+                r.lock.release()
             if w is None:
                 return item
             try:
                 await w.fut
             except BaseException:
-                with r.lock:
+                r.lock.acquire()
+                try:
                     if not w.woken:
                         r.waiters.remove(w)
+                finally:
+                    r.lock.release()
                 raise
 
     def try_recv(self) -> T:
@@ -160,16 +178,22 @@ class BroadcastReceiver(Generic[T]):
         r = self._r
         deadline = None if timeout is None else monotonic() + timeout
         while True:
-            with r.lock:
+            r.lock.acquire()
+            try:
                 item, w = r.read(self, blocking_waiter)
+            finally:
+                r.lock.release()
             if w is None:
                 return item
             left = None if deadline is None else deadline - monotonic()
             if not park_blocking(w, left):
-                with r.lock:
+                r.lock.acquire()
+                try:
                     if not w.woken:
                         r.waiters.remove(w)
                         raise TimeoutError("recv_blocking timed out")
+                finally:
+                    r.lock.release()
 
     def subscribe(self) -> BroadcastReceiver[T]:
         """Another receiver starting at the newest position (tokio resubscribe)."""
@@ -177,11 +201,14 @@ class BroadcastReceiver(Generic[T]):
 
     def close(self) -> None:
         r = self._r
-        with r.lock:
+        r.lock.acquire()
+        try:
             if self._closed:
                 return
             self._closed = True
             r.receivers -= 1
+        finally:
+            r.lock.release()
 
     def __len__(self) -> int:
         """Items sent that this receiver has not read yet (lagged ones included)."""

@@ -23,6 +23,7 @@ Invariants (under the lock):
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 from time import monotonic as _monotonic
 from typing import Any, Generic, TypeVar
@@ -39,12 +40,13 @@ _REFUSED: Any = object()
 
 
 class _Chan:
-    __slots__ = ("lock", "capacity", "items", "offers", "recv_waiters", "send_waiters",
-                 "senders", "receivers")
+    __slots__ = ("lock", "capacity", "limit", "items", "offers", "recv_waiters",
+                 "send_waiters", "senders", "receivers")
 
     def __init__(self, capacity: int | None) -> None:
         self.lock = threading.Lock()
         self.capacity = capacity
+        self.limit = sys.maxsize if capacity is None else capacity  # the fast paths' bound
         self.items: collections.deque = collections.deque()
         self.offers: collections.deque = collections.deque()
         self.recv_waiters: collections.deque = collections.deque()
@@ -61,7 +63,8 @@ class _Chan:
         """Send ``item`` now, or park: returns None when sent, else the queued waiter.
         ``make_waiter`` None means "don't wait": ChannelFull instead."""
         wake = None
-        with self.lock:
+        self.lock.acquire()
+        try:
             if closed:
                 raise ChannelClosed("this sender is closed", item)
             if self.receivers == 0:
@@ -83,6 +86,8 @@ class _Chan:
                 else:
                     self.send_waiters.append(w)
                 return w
+        finally:
+            self.lock.release()
         wake.wake()
         return None
 
@@ -99,7 +104,8 @@ class _Chan:
         """A parked sender gives up (cancelled, timed out); True if its item was
         delivered anyway (a receiver took the offer first)."""
         nxt = None
-        with self.lock:
+        self.lock.acquire()
+        try:
             if not w.woken:
                 (self.offers if self.capacity == 0 else self.send_waiters).remove(w)
                 return False
@@ -108,6 +114,8 @@ class _Chan:
             if self.send_waiters and self._has_space():
                 nxt = self.send_waiters.popleft()
                 nxt.woken = True
+        finally:
+            self.lock.release()
         if nxt is not None:
             nxt.wake()
         return False
@@ -118,7 +126,8 @@ class _Chan:
         """Receive now: returns ``(item, None)``, or ``(_NOTHING, waiter)`` parked.
         ``make_waiter`` None means "don't wait": ChannelEmpty instead."""
         wake = None
-        with self.lock:
+        self.lock.acquire()
+        try:
             if closed:
                 raise ChannelClosed("this receiver is closed")
             if self.items:
@@ -138,26 +147,32 @@ class _Chan:
                 w = make_waiter()
                 self.recv_waiters.append(w)
                 return _NOTHING, w
+        finally:
+            self.lock.release()
         if wake is not None:
             wake.wake()
         return item, None
 
     def take_abandon(self, w: Waiter) -> None:
         nxt = None
-        with self.lock:
+        self.lock.acquire()
+        try:
             if not w.woken:
                 self.recv_waiters.remove(w)
                 return
             if (self.items or self.offers) and self.recv_waiters:
                 nxt = self.recv_waiters.popleft()
                 nxt.woken = True
+        finally:
+            self.lock.release()
         if nxt is not None:
             nxt.wake()
 
     # -- handles ------------------------------------------------------------------
 
     def drop_sender(self) -> None:
-        with self.lock:
+        self.lock.acquire()
+        try:
             self.senders -= 1
             if self.senders:
                 return
@@ -165,11 +180,14 @@ class _Chan:
             self.recv_waiters.clear()
             for w in waiters:
                 w.woken = True
+        finally:
+            self.lock.release()
         for w in waiters:
             w.wake()
 
     def drop_receiver(self) -> None:
-        with self.lock:
+        self.lock.acquire()
+        try:
             self.receivers -= 1
             if self.receivers:
                 return
@@ -181,6 +199,8 @@ class _Chan:
             self.offers.clear()
             for w in waiters:
                 w.woken = True
+        finally:
+            self.lock.release()
         for w in waiters:
             w.wake()
 
@@ -200,6 +220,16 @@ class Sender(Generic[T]):
         """Send, waiting for room (or, capacity 0, for a receiver to take it).
         ChannelClosed (with ``.item``) once every receiver is closed."""
         ch = self._ch
+        # Fast path: room, nobody parked, nothing closed.  acquire/release rather
+        # than ``with`` (3x cheaper here); nothing between them can raise.
+        lock = ch.lock
+        lock.acquire()
+        if (len(ch.items) < ch.limit and not ch.recv_waiters and ch.receivers
+                and not self._closed):
+            ch.items.append(item)
+            lock.release()
+            return
+        lock.release()
         while True:
             w = ch.put(item, self._closed, async_waiter)
             if w is None:
@@ -235,10 +265,13 @@ class Sender(Generic[T]):
 
     def clone(self) -> Sender[T]:
         ch = self._ch
-        with ch.lock:
+        ch.lock.acquire()
+        try:
             if self._closed:
                 raise ChannelClosed("this sender is closed")
             ch.senders += 1
+        finally:
+            ch.lock.release()
         return Sender(ch)
 
     def close(self) -> None:
@@ -281,6 +314,13 @@ class Receiver(Generic[T]):
         """The next item; ChannelClosed after every sender closed and the buffer is
         drained."""
         ch = self._ch
+        lock = ch.lock  # fast path: an item buffered and no sender to wake
+        lock.acquire()
+        if ch.items and not ch.send_waiters and not self._closed:
+            item = ch.items.popleft()
+            lock.release()
+            return item
+        lock.release()
         while True:
             item, w = ch.take(self._closed, async_waiter)
             if w is None:
@@ -316,10 +356,13 @@ class Receiver(Generic[T]):
 
     def clone(self) -> Receiver[T]:
         ch = self._ch
-        with ch.lock:
+        ch.lock.acquire()
+        try:
             if self._closed:
                 raise ChannelClosed("this receiver is closed")
             ch.receivers += 1
+        finally:
+            ch.lock.release()
         return Receiver(ch)
 
     def close(self) -> None:

@@ -30,7 +30,8 @@ class _Slot:
         self.waiters: list = []
 
     def finish(self, **fields) -> None:
-        with self.lock:
+        self.lock.acquire()
+        try:
             if self.sent or self.closed_tx:
                 raise ChannelClosed("oneshot already sent or closed", fields.get("value"))
             if self.closed_rx and "value" in fields:
@@ -40,6 +41,8 @@ class _Slot:
             waiters, self.waiters = self.waiters, []
             for w in waiters:
                 w.woken = True
+        finally:
+            self.lock.release()
         for w in waiters:
             w.wake()
 
@@ -97,18 +100,24 @@ class OneshotReceiver(Generic[T]):
     async def recv(self) -> T:
         s = self._s
         while True:
-            with s.lock:
+            s.lock.acquire()
+            try:
                 try:
                     return s.poll()
                 except ChannelEmpty:
                     w = async_waiter()
                     s.waiters.append(w)
+            finally:
+                s.lock.release()
             try:
                 await w.fut
             except BaseException:
-                with s.lock:
+                s.lock.acquire()
+                try:
                     if not w.woken:
                         s.waiters.remove(w)
+                finally:
+                    s.lock.release()
                 raise
 
     def try_recv(self) -> T:
@@ -121,18 +130,24 @@ class OneshotReceiver(Generic[T]):
         s = self._s
         deadline = None if timeout is None else monotonic() + timeout
         while True:
-            with s.lock:
+            s.lock.acquire()
+            try:
                 try:
                     return s.poll()
                 except ChannelEmpty:
                     w = blocking_waiter()
                     s.waiters.append(w)
+            finally:
+                s.lock.release()
             left = None if deadline is None else deadline - monotonic()
             if not park_blocking(w, left):
-                with s.lock:
+                s.lock.acquire()
+                try:
                     if not w.woken:
                         s.waiters.remove(w)
                         raise TimeoutError("recv_blocking timed out")
+                finally:
+                    s.lock.release()
 
     def close(self) -> None:
         """Refuse the value: a later ``send`` raises ChannelClosed."""

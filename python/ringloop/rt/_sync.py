@@ -55,7 +55,8 @@ class Semaphore:
     def _begin(self, n: int, make_waiter) -> Waiter | None:
         if n < 1:
             raise ValueError("n must be >= 1")
-        with self._lock:
+        self._lock.acquire()
+        try:
             if self._closed:
                 raise SemaphoreClosed("semaphore closed")
             if not self._waiters and self._permits >= n:
@@ -67,10 +68,13 @@ class Semaphore:
             w.value = n
             self._waiters.append(w)
             return w
+        finally:
+            self._lock.release()
 
     def _abandon(self, w: Waiter, n: int) -> bool:
         """A waiter gives up; True if it had been granted its permits (now returned)."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             if w.woken:
                 if w.value is _CLOSED:
                     return False
@@ -80,6 +84,8 @@ class Semaphore:
                 self._waiters.remove(w)
                 granted = False
             woken = self._grant()
+        finally:
+            self._lock.release()
         for x in woken:
             x.wake()
         return granted
@@ -118,22 +124,28 @@ class Semaphore:
     def add_permits(self, n: int) -> None:
         if n < 0:
             raise ValueError("n must be >= 0")
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._permits += n
             woken = self._grant()
+        finally:
+            self._lock.release()
         for w in woken:
             w.wake()
 
     def close(self) -> None:
         """Fail every waiting and future ``acquire`` with SemaphoreClosed; permits
         already held stay valid."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._closed = True
             waiters = list(self._waiters)
             self._waiters.clear()
             for w in waiters:
                 w.value = _CLOSED
                 w.woken = True
+        finally:
+            self._lock.release()
         for w in waiters:
             w.wake()
 
@@ -352,18 +364,22 @@ class Notify:
         self._waiters: collections.deque[Waiter] = collections.deque()
 
     def _begin(self, make_waiter) -> Waiter | None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             if self._permit:
                 self._permit = False
                 return None
             w = make_waiter()
             self._waiters.append(w)
             return w
+        finally:
+            self._lock.release()
 
     def _abandon(self, w: Waiter) -> bool:
         """True if the waiter had been notified (a notify_one is then passed on)."""
         nxt = None
-        with self._lock:
+        self._lock.acquire()
+        try:
             if not w.woken:
                 self._waiters.remove(w)
                 return False
@@ -373,6 +389,8 @@ class Notify:
                     nxt.woken, nxt.value = True, _ONE
                 else:
                     self._permit = True
+        finally:
+            self._lock.release()
         if nxt is not None:
             nxt.wake()
         return True
@@ -391,26 +409,35 @@ class Notify:
         w = self._begin(blocking_waiter)
         if w is None or park_blocking(w, timeout):
             return True
-        with self._lock:  # notified just as the time ran out: keep it
+        self._lock.acquire()
+        try:
             if not w.woken:
                 self._waiters.remove(w)
             return w.woken
+        finally:
+            self._lock.release()
 
     def notify_one(self) -> None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             if not self._waiters:
                 self._permit = True
                 return
             w = self._waiters.popleft()
             w.woken, w.value = True, _ONE
+        finally:
+            self._lock.release()
         w.wake()
 
     def notify_waiters(self) -> None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             waiters = list(self._waiters)
             self._waiters.clear()
             for w in waiters:
                 w.woken, w.value = True, _ALL
+        finally:
+            self._lock.release()
         for w in waiters:
             w.wake()
 
@@ -431,11 +458,14 @@ class Event:
         return self._flag
 
     def set(self) -> None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._flag = True
             waiters, self._waiters = self._waiters, []
             for w in waiters:
                 w.woken = True
+        finally:
+            self._lock.release()
         for w in waiters:
             w.wake()
 
@@ -443,18 +473,24 @@ class Event:
         self._flag = False
 
     def _begin(self, make_waiter) -> Waiter | None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             if self._flag:
                 return None
             w = make_waiter()
             self._waiters.append(w)
             return w
+        finally:
+            self._lock.release()
 
     def _abandon(self, w: Waiter) -> bool:
-        with self._lock:
+        self._lock.acquire()
+        try:
             if not w.woken:
                 self._waiters.remove(w)
             return w.woken
+        finally:
+            self._lock.release()
 
     async def wait(self) -> bool:
         w = self._begin(async_waiter)

@@ -32,12 +32,15 @@ class _Cell:
         self.waiters: list = []
 
     def publish(self, fn) -> None:
-        with self.lock:
+        self.lock.acquire()
+        try:
             self.value = fn(self.value)
             self.version += 1
             waiters, self.waiters = self.waiters, []
             for w in waiters:
                 w.woken = True
+        finally:
+            self.lock.release()
         for w in waiters:
             w.wake()
 
@@ -79,7 +82,8 @@ class WatchSender(Generic[T]):
 
     def close(self) -> None:
         c = self._c
-        with c.lock:
+        c.lock.acquire()
+        try:
             if self._closed:
                 return
             self._closed = True
@@ -89,6 +93,8 @@ class WatchSender(Generic[T]):
                 c.waiters = []
             for w in waiters:
                 w.woken = True
+        finally:
+            c.lock.release()
         for w in waiters:
             w.wake()
 
@@ -103,9 +109,12 @@ class WatchReceiver(Generic[T]):
     __slots__ = ("_c", "_seen", "_closed")
 
     def __init__(self, c: _Cell) -> None:
-        with c.lock:
+        c.lock.acquire()
+        try:
             c.receivers += 1
             self._seen = c.version
+        finally:
+            c.lock.release()
         self._c = c
         self._closed = False
 
@@ -132,7 +141,8 @@ class WatchReceiver(Generic[T]):
         ChannelClosed once every sender is closed and nothing new is left."""
         c = self._c
         while True:
-            with c.lock:
+            c.lock.acquire()
+            try:
                 if c.version != self._seen:
                     self._seen = c.version
                     return
@@ -140,12 +150,17 @@ class WatchReceiver(Generic[T]):
                     raise ChannelClosed("every sender is closed")
                 w = async_waiter()
                 c.waiters.append(w)
+            finally:
+                c.lock.release()
             try:
                 await w.fut
             except BaseException:
-                with c.lock:
+                c.lock.acquire()
+                try:
                     if not w.woken:
                         c.waiters.remove(w)
+                finally:
+                    c.lock.release()
                 raise
 
     async def wait_for(self, predicate: Callable[[T], bool]) -> T:
