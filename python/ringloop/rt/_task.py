@@ -7,8 +7,9 @@ C Task's exact-type fast paths) while an exact task keeps every asyncio API work
 unchanged.  The tokio operations are functions: ``abort(h)``, ``is_finished(h)``,
 ``join_task(h)``.
 
-``spawn`` keeps every task in ``_live`` until it is done (the loop itself keeps only
-weak references, cpython#88831); an exception nobody retrieved is then reported by
+``spawn`` keeps every task in a set stored on its loop (``loop._rt_tasks``) until it
+is done (the loop itself keeps only weak references, cpython#88831); a loop closed
+with tasks still pending takes them to the garbage collector with it, as asyncio does; an exception nobody retrieved is then reported by
 asyncio's own Task finaliser through ``loop.call_exception_handler``.  Everything here
 runs on the loop's thread.
 """
@@ -29,8 +30,6 @@ __all__ = ["spawn", "JoinHandle", "abort", "is_finished", "join_task", "current_
 T = TypeVar("T")
 JoinHandle = asyncio.Task
 
-_live: set[asyncio.Task] = set()
-_forget = _live.discard
 _get_running_loop = events._get_running_loop
 current_task = asyncio.current_task
 
@@ -47,9 +46,18 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None,
         task = loop.create_task(coro, name=name) if name is not None else loop.create_task(coro)
     else:
         task = loop.create_task(coro, name=name, context=context)
-    _live.add(task)
-    task.add_done_callback(_forget)
+    _keep(loop, task)
     return task
+
+
+def _keep(loop, task: asyncio.Task) -> None:
+    """Hold ``task`` strongly until it is done."""
+    try:
+        live = loop._rt_tasks
+    except AttributeError:
+        live = loop._rt_tasks = set()
+    live.add(task)
+    task.add_done_callback(live.discard)
 
 
 def abort(handle: asyncio.Future, msg: Any = None) -> bool:
@@ -116,8 +124,7 @@ class TaskSet(Generic[T]):
             coro = _limited(self._limit, coro)
         if self._group is not None:
             task = self._group.create_task(coro, name=name, context=context)
-            _live.add(task)
-            task.add_done_callback(_forget)
+            _keep(task.get_loop(), task)
         else:
             task = spawn(coro, name=name, context=context)
         self._members.append(task)
