@@ -291,3 +291,20 @@ def test_abort_task_blocked_in_sync_primitive(loop):
         assert sem.available_permits == 1
 
     run(loop, main())
+
+
+def test_pending_spawned_task_does_not_keep_a_closed_loop_alive(loop_factory, caplog):
+    import weakref
+
+    lp = loop_factory()
+
+    async def main():
+        rt.spawn(asyncio.sleep(10))
+
+    lp.run_until_complete(main())
+    lp.close()
+    ref = weakref.ref(lp)
+    del lp
+    gc.collect()
+    assert ref() is None
+    assert "Task was destroyed but it is pending" in caplog.text

@@ -46,18 +46,13 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None,
         task = loop.create_task(coro, name=name) if name is not None else loop.create_task(coro)
     else:
         task = loop.create_task(coro, name=name, context=context)
-    _keep(loop, task)
-    return task
-
-
-def _keep(loop, task: asyncio.Task) -> None:
-    """Hold ``task`` strongly until it is done."""
     try:
         live = loop._rt_tasks
     except AttributeError:
         live = loop._rt_tasks = set()
     live.add(task)
     task.add_done_callback(live.discard)
+    return task
 
 
 def abort(handle: asyncio.Future, msg: Any = None) -> bool:
@@ -123,8 +118,8 @@ class TaskSet(Generic[T]):
         if self._limit is not None:
             coro = _limited(self._limit, coro)
         if self._group is not None:
+            # the TaskGroup holds its tasks strongly until they are done
             task = self._group.create_task(coro, name=name, context=context)
-            _keep(task.get_loop(), task)
         else:
             task = spawn(coro, name=name, context=context)
         self._members.append(task)
