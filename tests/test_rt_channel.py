@@ -455,14 +455,19 @@ def test_oneshot_from_thread(loop):
         t.start()
         v = await rx
         t.join()
-        tx2, rx2 = rt.oneshot()
-        t = threading.Thread(target=lambda: tx2.send(rx2.__class__))
+        tx2, rx2 = rt.oneshot()  # the other way round: loop sends, a thread blocks
+        got = []
+        t = threading.Thread(target=lambda: got.append(rx2.recv_blocking(timeout=30)))
         t.start()
+        await asyncio.sleep(0.001)
+        tx2.send("back")
         await asyncio.to_thread(t.join)
-        assert rx2.recv_blocking(timeout=1) is rt.OneshotReceiver
+        assert got == ["back"]
         return v
 
     assert run(loop, main()) == "hi"
+    with pytest.raises(TimeoutError):
+        rt.oneshot()[1].recv_blocking(timeout=0.001)
 
 
 def test_oneshot_cancelled_receiver(loop):
