@@ -76,14 +76,6 @@ def blocking_waiter() -> Waiter:
     return Waiter(None, None, lock)
 
 
-def check_not_in_loop() -> None:
-    if _get_running_loop() is not None:
-        raise RuntimeError(
-            "a *_blocking call would block the running event loop; await the async "
-            "variant instead"
-        )
-
-
 def park_blocking(w: Waiter, timeout: float | None) -> bool:
     """Block the calling thread until woken; False if ``timeout`` ran out first
     (the caller then takes its lock and checks ``w.woken``)."""
@@ -92,7 +84,3 @@ def park_blocking(w: Waiter, timeout: float | None) -> bool:
         return True
     return w.lock.acquire(timeout=max(0.0, timeout))
 
-
-def wake_all(waiters) -> None:
-    for w in waiters:
-        w.wake()
