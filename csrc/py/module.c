@@ -47,6 +47,8 @@ module_exec(PyObject *module)
         rl_acceptor_setup_type(module, state) < 0 ||
         rl_sock_setup_types(module) < 0)
         return -1;
+    if (rl_rt_setup(module) < 0)
+        return -1;
     return 0;
 }
 

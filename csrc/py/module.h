@@ -146,4 +146,7 @@ PyObject *rl_set_oserror_msg(int neg_errno, const char *message);
 int rl_sock_setup_types(PyObject *module);
 int rl_fdwatch_setup_type(PyObject *module);
 
+/* rt_spawn.c: ringloop.rt.spawn's fast path (_core._rt_spawn) */
+int rl_rt_setup(PyObject *module);
+
 #endif
