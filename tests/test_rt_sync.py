@@ -356,3 +356,49 @@ def test_event(loop, loop_factory):
     assert ev.wait_blocking(timeout=0.01) is False
     threading.Timer(0.01, ev.set).start()
     assert ev.wait_blocking(timeout=30) is True
+
+
+def test_mutex_and_semaphore_across_three_loops(loop, loop_factory):
+    """Tasks on this loop and on two loops in other threads contend for one Mutex and
+    one Semaphore: no increment lost, never more holders than permits."""
+    m = rt.Mutex(0)
+    sem = rt.Semaphore(2)
+    holders = 0
+    peak = 0
+    guard_lock = threading.Lock()
+
+    async def worker(n):
+        nonlocal holders, peak
+        for i in range(n):
+            async with m.lock() as g:
+                g.value += 1
+            async with sem:
+                with guard_lock:
+                    holders += 1
+                    peak = max(peak, holders)
+                if i % 5 == 0:
+                    await asyncio.sleep(0)
+                with guard_lock:
+                    holders -= 1
+
+    async def many():
+        await asyncio.gather(*(worker(300) for _ in range(3)))
+
+    def other():
+        lp = loop_factory()
+        try:
+            lp.run_until_complete(many())
+        finally:
+            lp.close()
+
+    threads = [threading.Thread(target=other) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        run(loop, many())
+    finally:
+        for t in threads:
+            t.join()
+    assert m.try_lock().value == 9 * 300
+    assert 1 <= peak <= 2
+    assert sem.available_permits == 2
