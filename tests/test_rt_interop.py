@@ -208,3 +208,13 @@ def test_anyio_task_group_with_taskset(loop_factory):
         return sorted(results)
 
     assert _anyio_run(loop_factory, main) == list(range(6))
+
+
+def test_public_names():
+    import ringloop.rt as module
+
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018
+    assert "rt.spawn" in module.__doc__

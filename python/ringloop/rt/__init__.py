@@ -46,6 +46,7 @@ Channels and sync::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from ._broadcast import BroadcastReceiver, BroadcastSender, broadcast
@@ -89,8 +90,9 @@ __all__ = [
     # errors
     "RingloopError", "ChannelClosed", "WouldBlock", "ChannelFull", "ChannelEmpty",
     "Lagged", "TaskAborted", "SemaphoreClosed",
-    # lazily imported
-    *_LAZY,
+    # lazily imported (listed once their module is there, so ``import *`` works)
+    *(name for name, mod in _LAZY.items()
+      if importlib.util.find_spec(mod, __name__) is not None),
 ]
 
 
