@@ -631,3 +631,27 @@ def test_watch_across_loops(loop, loop_factory):
         return box
 
     assert run(loop, main()) == {"result": "go"}
+
+
+@pytest.mark.parametrize("capacity", [0, 2, None])
+def test_recv_many(loop, capacity):
+    async def main():
+        tx, rx = rt.channel(capacity)
+        senders = [rt.spawn(tx.send(i)) for i in range(6)]
+        await asyncio.sleep(0)
+        got = []
+        while len(got) < 6:
+            batch = await rx.recv_many(4)
+            assert 1 <= len(batch) <= 4
+            got += batch
+        await asyncio.gather(*senders)
+        tx.close()
+        with pytest.raises(rt.ChannelClosed):
+            await rx.recv_many(4)
+        with pytest.raises(ValueError):
+            await rx.recv_many(0)
+        return got
+
+    # six concurrent senders: every item exactly once (their relative order is not
+    # a channel guarantee, each sender's own order is)
+    assert sorted(run(loop, main())) == list(range(6))

@@ -150,6 +150,30 @@ class _Chan:
             wake.wake()
         return item, None
 
+    def take_more(self, out: list, limit: int) -> None:
+        """Append up to ``limit`` more ready items (buffered, then offered) to
+        ``out`` without waiting; wake as many parked senders as that made room for."""
+        woken = []
+        self.lock.acquire()
+        try:
+            items, offers = self.items, self.offers
+            while len(out) < limit and (items or offers):
+                if items:
+                    out.append(items.popleft())
+                else:
+                    w = offers.popleft()
+                    out.append(w.value)
+                    w.value, w.woken = _TAKEN, True
+                    woken.append(w)
+            while self.send_waiters and len(items) + len(woken) < self.limit:
+                w = self.send_waiters.popleft()
+                w.woken = True
+                woken.append(w)
+        finally:
+            self.lock.release()
+        for w in woken:
+            w.wake()
+
     def take_abandon(self, w: Waiter) -> None:
         nxt = None
         self.lock.acquire()
@@ -310,6 +334,16 @@ class Receiver(Generic[T]):
             except BaseException:
                 ch.take_abandon(w)
                 raise
+
+    async def recv_many(self, limit: int) -> list[T]:
+        """Wait for one item, then take up to ``limit`` in all that are ready, in one
+        call (fewer wake-ups for batch consumers).  ChannelClosed as ``recv``."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        out = [await self.recv()]
+        if limit > 1:
+            self._ch.take_more(out, limit)
+        return out
 
     def try_recv(self) -> T:
         """Receive without waiting: ChannelEmpty if nothing is there yet."""
