@@ -157,18 +157,21 @@ class _Chan:
         self.lock.acquire()
         try:
             items, offers = self.items, self.offers
+            freed = 0  # each item taken from the buffer frees one slot
             while len(out) < limit and (items or offers):
                 if items:
                     out.append(items.popleft())
+                    freed += 1
                 else:
                     w = offers.popleft()
                     out.append(w.value)
                     w.value, w.woken = _TAKEN, True
                     woken.append(w)
-            while self.send_waiters and len(items) + len(woken) < self.limit:
+            while freed and self.send_waiters:
                 w = self.send_waiters.popleft()
                 w.woken = True
                 woken.append(w)
+                freed -= 1
         finally:
             self.lock.release()
         for w in woken:
