@@ -24,6 +24,7 @@ import asyncio
 from asyncio import events
 
 _get_running_loop = events._get_running_loop
+_new = object.__new__
 
 
 def _resolve(fut: asyncio.Future) -> None:
@@ -32,14 +33,11 @@ def _resolve(fut: asyncio.Future) -> None:
 
 
 class Waiter:
-    __slots__ = ("loop", "fut", "lock", "woken", "value")
+    """``loop``/``fut`` for a task, ``lock`` for a thread; ``woken`` and ``value``
+    are written only under the owning primitive's lock.  Made by the two factories
+    below, without an ``__init__`` (the waiter is on every park's path)."""
 
-    def __init__(self, loop, fut, lock) -> None:
-        self.loop = loop
-        self.fut = fut
-        self.lock = lock
-        self.woken = False
-        self.value = None
+    __slots__ = ("loop", "fut", "lock", "woken", "value")
 
     def wake(self) -> None:
         """Resolve the waiter; any thread, never under the primitive's lock."""
@@ -61,7 +59,13 @@ def async_waiter() -> Waiter:
     loop = _get_running_loop()
     if loop is None:
         raise RuntimeError("no running event loop")
-    return Waiter(loop, loop.create_future(), None)
+    w = _new(Waiter)
+    w.loop = loop
+    w.fut = loop.create_future()
+    w.lock = None
+    w.woken = False
+    w.value = None
+    return w
 
 
 def blocking_waiter() -> Waiter:
@@ -73,7 +77,11 @@ def blocking_waiter() -> Waiter:
         )
     lock = _thread.allocate_lock()
     lock.acquire()
-    return Waiter(None, None, lock)
+    w = _new(Waiter)
+    w.loop = w.fut = w.value = None
+    w.lock = lock
+    w.woken = False
+    return w
 
 
 def park_blocking(w: Waiter, timeout: float | None) -> bool:
