@@ -52,6 +52,8 @@ module_exec(PyObject *module)
         rl_rtjob_setup(module) < 0 || rl_rtfs_setup(module) < 0 ||
         rl_rtdns_setup(module) < 0)
         return -1;
+    if (rl_rt_setup(module) < 0)
+        return -1;
     return 0;
 }
 

@@ -151,4 +151,7 @@ int rl_fdwatch_setup_type(PyObject *module);
 /* pipewriter.c: PipeWriter, the write pipe transport's background writes */
 int rl_pipewriter_setup_type(PyObject *module);
 
+/* rt_spawn.c: ringloop.rt.spawn's fast path (_core._rt_spawn) */
+int rl_rt_setup(PyObject *module);
+
 #endif

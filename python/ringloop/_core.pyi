@@ -154,3 +154,8 @@ FS_WRITE: int
 FS_CLOSE: int
 FS_COPY: int
 FS_FSYNC: int
+
+# rt_spawn.c: ringloop.rt.spawn (create_task on the running loop + a strong reference
+# until done, kept in loop._rt_tasks).
+def _rt_spawn(coro: Coroutine[Any, Any, _T], /, *, name: str | None = ...,
+              context: contextvars.Context | None = ...) -> Task[_T]: ...
