@@ -211,10 +211,13 @@ deliver(TransportObject *t, const char *data, Py_ssize_t len)
 static void
 hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
 {
+    if (t->held == NULL && !(t->held = PyList_New(0))) {
+        tr_protocol_failed(t, "Fatal read error on socket transport");
+        return;
+    }
     if (len > 0) {
         PyObject *bytes = PyBytes_FromStringAndSize(data, len);
-        if (bytes == NULL || (t->held == NULL && !(t->held = PyList_New(0))) ||
-            PyList_Append(t->held, bytes) < 0) {
+        if (bytes == NULL || PyList_Append(t->held, bytes) < 0) {
             Py_XDECREF(bytes);
             tr_protocol_failed(t, "Fatal read error on socket transport");
             return;
@@ -223,6 +226,26 @@ hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
     }
     if (status)
         t->held_status = status;
+}
+
+/* asyncio runs an iteration's I/O callbacks after the callbacks that were
+ * ready before them. A completion that arrives while callbacks are ready
+ * is held, and one _deliver_held queued behind those callbacks delivers
+ * it (and whatever arrives meanwhile). held != NULL while not paused
+ * means that call is already queued. */
+static int
+behind_ready(TransportObject *t)
+{
+    return t->loop->core.ready.len != 0;
+}
+
+static void
+hold_behind_ready(TransportObject *t, const char *data, Py_ssize_t len,
+                  int status)
+{
+    hold(t, data, len, status);
+    if (t->held != NULL && tr_call_soon_method(t, "_deliver_held", NULL) < 0)
+        tr_protocol_failed(t, "Fatal read error on socket transport");
 }
 
 static void
@@ -255,10 +278,13 @@ direct_complete(TransportObject *t, int res, PyObject *bytes,
             tr_start_receive(t);
         }
         t->rearm = 0;
-    } else if (t->paused || t->held != NULL) {
+    } else if (t->paused || t->held != NULL || behind_ready(t)) {
         const char *data = bytes ? PyBytes_AS_STRING(bytes)
                                  : (const char *)view->buf;
-        hold(t, data, res > 0 ? res : 0, status);
+        if (t->paused || t->held != NULL)
+            hold(t, data, res > 0 ? res : 0, status);
+        else
+            hold_behind_ready(t, data, res > 0 ? res : 0, status);
     } else if (res > 0 && stale) {
         deliver(t, bytes ? PyBytes_AS_STRING(bytes) : (const char *)view->buf,
                 res);
@@ -333,6 +359,8 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
         }
     } else if (t->paused || t->held != NULL) {
         hold(t, data, res > 0 ? res : 0, status);
+    } else if (behind_ready(t)) {
+        hold_behind_ready(t, data, res > 0 ? res : 0, status);
     } else if (res > 0) {
         deliver(t, data, res);
         unsigned bufsize = rl_ring_buffer_size(ring);
