@@ -593,10 +593,10 @@ log_fallback(void)
                 : NULL;
     PyObject *res =
         logger ? PyObject_CallMethod(
-                     logger, "warning", "sis",
+                     logger, "warning", "ssi",
                      "io_uring is unavailable (%s, errno %d): using the epoll "
                      "backend; set RINGLOOP_BACKEND=epoll to silence this",
-                     -why, strerror(-why))
+                     strerror(-why), -why)
                : NULL;
     Py_XDECREF(res);
     Py_XDECREF(logger);
