@@ -249,3 +249,42 @@ def test_forced_epoll_under_the_filter_does_not_log(no_uring):
     proc = _run_without_uring(no_uring, code, RINGLOOP_BACKEND="epoll")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:2] == ["['epoll', 'epoll', 'epoll']", "0"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend_loop", BACKENDS, indirect=True)
+def test_socket_closed_under_a_pending_receive(backend_loop):
+    # The fd number is reused at once; the old receive must neither steal the new
+    # socket's data nor spin; it ends when cancelled, as on asyncio.
+    loop = backend_loop
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+
+    async def main():
+        task = asyncio.ensure_future(loop.sock_recv(b, 10))
+        await asyncio.sleep(0.01)
+        fd = b.fileno()
+        b.close()
+        c, d = socket.socketpair()
+        c.setblocking(False)
+        d.setblocking(False)
+        try:
+            reused = fd in (c.fileno(), d.fileno())
+            c.send(b"to d")
+            d.send(b"to c")
+            got = await asyncio.gather(loop.sock_recv(c, 10), loop.sock_recv(d, 10))
+            await asyncio.sleep(0.05)
+            still_pending = not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return reused, got, still_pending
+        finally:
+            c.close()
+            d.close()
+
+    try:
+        assert loop.run_until_complete(main()) == (True, [b"to c", b"to d"], True)
+    finally:
+        a.close()
