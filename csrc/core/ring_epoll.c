@@ -26,8 +26,10 @@
  *
  * Multishot receives read until a short read or -EAGAIN; a receiver that
  * stopped on its per-wake cap is retried on the next call (edge triggering
- * would not report it again). Receive buffers: a free-list of ids over one
- * mapping, same contract as the io_uring buffer ring.
+ * would not report it again). A receive that filled its whole buffer is
+ * flagged RL_OP_NONEMPTY (more is probably queued: the cheap guess). Receive
+ * buffers: a free-list of ids over one mapping, same contract as the
+ * io_uring buffer ring (-ENOBUFS once data waits and none is free).
  *
  * Threads: like every ring, used by one thread at a time; epoll has no
  * issuer restriction, so a loop may move to another thread. A fork child
