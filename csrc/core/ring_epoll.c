@@ -615,8 +615,10 @@ buffer_flags(unsigned id)
     return RL_OP_MORE | RL_OP_BUFFER | (id << 16);
 }
 
+/* revents: a short read drains the socket, unless the peer's shutdown was
+ * reported too: that edge will not come again, so read on to the EOF. */
 static int
-try_recv_multishot(struct rl_epoll *e, struct req *q)
+try_recv_multishot(struct rl_epoll *e, struct req *q, unsigned revents)
 {
     for (int i = 0; i < MULTISHOT_CAP; i++) {
         if (e->nfree == 0)
@@ -630,7 +632,7 @@ try_recv_multishot(struct rl_epoll *e, struct req *q)
         }
         int full = (unsigned)res == e->buf_size;
         push(e, q->op, res, buffer_flags(id) | (full ? RL_OP_NONEMPTY : 0));
-        if (!full)
+        if (!full && !(revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
             return ST_WAIT; /* a short read took all there was */
     }
     return ST_RETRY;
@@ -772,7 +774,7 @@ attempt(struct rl_epoll *e, struct req *q, unsigned revents)
     case K_ACCEPT_MS:
         return try_accept_multishot(e, q);
     case K_RECV_MS:
-        return try_recv_multishot(e, q);
+        return try_recv_multishot(e, q, revents);
     case K_RECVMSG_MS:
         return try_recvmsg_multishot(e, q);
     default: /* K_POLL */
@@ -918,7 +920,7 @@ rl_epoll_submit_and_wait(struct rl_ring *r, int64_t timeout_ns)
         struct fdent *f = retry;
         retry = f->pnext;
         f->retry = 0;
-        run_fd(e, f, EPOLLIN);
+        run_fd(e, f, EPOLLIN | EPOLLRDHUP); /* read on to -EAGAIN */
     }
     if (e->cq_len > e->cq_head || e->retry)
         timeout_ns = 0;

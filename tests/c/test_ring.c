@@ -183,6 +183,19 @@ test_stream_ops(struct rl_ring *ring)
     run_until(ring, &ms, 3);
     CHECK(ms.n == 3 && ms.res[2] == 0 && !(ms.flags[2] & RL_OP_MORE));
     close(sv[0]);
+
+    /* data and the peer's close in one wake-up: both arrive */
+    pair(sv);
+    rec_init(&ms);
+    CHECK(rl_ring_recv_multishot(ring, &ms.op, sv[0]) == 0);
+    spin(ring, 2);
+    write(sv[1], "bye", 3);
+    close(sv[1]);
+    run_until(ring, &ms, 2);
+    CHECK(ms.n == 2 && ms.res[0] == 3 && ms.res[1] == 0);
+    if (ms.n >= 1 && (ms.flags[0] & RL_OP_BUFFER))
+        rl_ring_buffer_recycle(ring, RL_OP_BUFFER_ID(ms.flags[0]));
+    close(sv[0]);
 }
 
 static void
