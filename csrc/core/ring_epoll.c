@@ -1,6 +1,7 @@
 /*
  * ring_epoll.c - the epoll backend: ring.h's completion interface emulated
- * with readiness, for where io_uring is refused (behind ring.c).
+ * with readiness, for where io_uring is refused (behind ring.c). The tries
+ * of each kind of op and the receive buffers are in ring_epoll_try.c.
  *
  * Each queued op becomes a request (struct req) on the submission list;
  * nothing happens until rl_epoll_submit_and_wait, which takes the list in
@@ -36,7 +37,7 @@
  * only closes its copy of the epoll fd.
  */
 #define _GNU_SOURCE
-#include "core/ring_backend.h"
+#include "core/ring_epoll.h"
 #include "core/common.h"
 
 #include <errno.h>
@@ -53,78 +54,6 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#define E(r) ((struct rl_epoll *)(r))
-
-enum {
-    MAX_EVENTS = 256,
-    MULTISHOT_CAP = 16, /* completions per op per wake-up */
-};
-
-enum kind {
-    K_READ, K_WRITE, K_RECV, K_SEND, K_RECVMSG, K_SENDMSG, K_CONNECT,
-    K_ACCEPT, K_ACCEPT_MS, K_RECV_MS, K_RECVMSG_MS, K_POLL, K_CANCEL,
-    K_PREAD, K_PWRITE, K_OPENAT, K_CLOSE, K_STATX, K_FSYNC,
-};
-
-/* What an attempt left behind. */
-enum { ST_DONE, ST_WAIT, ST_RETRY };
-
-struct req {
-    struct rl_op *op;
-    struct req *next, *prev; /* submission list or the fd's waiters */
-    struct req *hnext;       /* op hash chain, while waiting */
-    unsigned char kind;
-    unsigned char blocking;   /* the fd is in blocking mode */
-    unsigned char connecting; /* connect: in progress */
-    int fd;
-    int flags;
-    void *buf;
-    unsigned len, done;
-    uint64_t offset;
-    struct msghdr *msg;     /* recvmsg, sendmsg, recvmsg_multishot */
-    struct msghdr *own_msg; /* sendmsg's advanced copy after a short send */
-    const struct sockaddr *addr;
-    socklen_t addrlen, *addrlenp;
-    struct sockaddr *out_addr;
-    const char *path;
-    unsigned mode;
-    struct statx *stx;
-};
-
-struct fdent {
-    struct req *head, *tail; /* waiters, oldest first */
-    struct fdent *pnext;     /* on the retry list */
-    unsigned char registered, retry;
-};
-
-struct cqe {
-    struct rl_op *op;
-    int res;
-    unsigned flags;
-};
-
-struct rl_epoll {
-    struct rl_ring base; /* first: ring.c routes on its tag */
-    int epfd;
-    pid_t pid, owner_tid;
-    unsigned inflight;
-    unsigned waiting; /* requests on fd lists */
-    struct req *sq_head, *sq_tail;
-    struct req *free_reqs;
-    struct fdent **fds;
-    int nfds;
-    struct fdent *retry;
-    struct req **hash;
-    unsigned hash_size, hash_count;
-    struct cqe *cq;
-    size_t cq_len, cq_cap, cq_head;
-    /* Receive buffers */
-    char *bufs;
-    unsigned buf_count, buf_size;
-    unsigned *free_ids, nfree;
-    int bufs_failed;
-};
 
 static pid_t
 current_tid(void)
@@ -187,8 +116,8 @@ rl_epoll_describe(const struct rl_ring *r)
 
 /* ---- completion queue ------------------------------------------------ */
 
-static void
-push(struct rl_epoll *e, struct rl_op *op, int res, unsigned flags)
+void
+rl_epoll_push(struct rl_epoll *e, struct rl_op *op, int res, unsigned flags)
 {
     if (e->cq_len == e->cq_cap) {
         size_t cap = e->cq_cap ? e->cq_cap * 2 : 256;
@@ -358,428 +287,11 @@ waiter_remove(struct rl_epoll *e, struct fdent *f, struct req *q)
     e->waiting--;
 }
 
-/* ---- the attempts ---------------------------------------------------- */
-
-/* Readiness each kind waits for: an EPOLL* mask. */
-static unsigned
-wants(const struct req *q)
-{
-    switch (q->kind) {
-    case K_WRITE:
-    case K_SEND:
-    case K_SENDMSG:
-    case K_CONNECT:
-        return EPOLLOUT;
-    case K_POLL: {
-        unsigned m = 0;
-        if (q->len & (POLLIN | POLLPRI | POLLRDNORM))
-            m |= EPOLLIN | EPOLLPRI;
-        if (q->len & (POLLOUT | POLLWRNORM))
-            m |= EPOLLOUT;
-        if (q->len & POLLRDHUP)
-            m |= EPOLLRDHUP;
-        return m;
-    }
-    default:
-        return EPOLLIN | EPOLLRDHUP;
-    }
-}
-
 static int
 fd_blocking(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     return fl >= 0 && !(fl & O_NONBLOCK);
-}
-
-/* For a blocking fd: 1 if the call will not block. */
-static int
-ready_now(const struct req *q)
-{
-    if (!q->blocking)
-        return 1;
-    struct pollfd p = {q->fd, (wants(q) & EPOLLOUT) ? POLLOUT : POLLIN, 0};
-    return poll(&p, 1, 0) > 0;
-}
-
-/* 0 <= n: a result; n < 0: -errno from errno. */
-static int
-result(ssize_t n)
-{
-    return n >= 0 ? (int)(n > INT_MAX ? INT_MAX : n) : -errno;
-}
-
-static int
-would_block(int res)
-{
-    return res == -EAGAIN || res == -EWOULDBLOCK;
-}
-
-/* Completes with res unless it only means "not yet". */
-static int
-finish(struct rl_epoll *e, struct req *q, int res)
-{
-    if (would_block(res) || res == -EINTR)
-        return ST_WAIT;
-    push(e, q->op, res, 0);
-    return ST_DONE;
-}
-
-static int
-is_stream(int fd)
-{
-    int type = 0;
-    socklen_t len = sizeof(type);
-    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-           (type == SOCK_STREAM || type == SOCK_SEQPACKET);
-}
-
-/* recv and send, with MSG_WAITALL on stream sockets meaning "all of it or
- * an error": a short count reports the error that stopped it. */
-static int
-try_transfer(struct rl_epoll *e, struct req *q)
-{
-    int waitall = (q->flags & MSG_WAITALL) != 0;
-    int flags = (q->flags & ~MSG_WAITALL) | MSG_DONTWAIT;
-    for (;;) {
-        char *at = (char *)q->buf + q->done;
-        unsigned left = q->len - q->done;
-        ssize_t n = q->kind == K_RECV ? recv(q->fd, at, left, flags)
-                                      : send(q->fd, at, left, flags);
-        int res = result(n);
-        if (res > 0 && waitall && (unsigned)res < left &&
-            (q->done || is_stream(q->fd))) {
-            q->done += (unsigned)res;
-            continue;
-        }
-        if (res >= 0)
-            return finish(e, q, (int)q->done + res);
-        if (would_block(res) || res == -EINTR)
-            return ST_WAIT;
-        return finish(e, q, q->done ? (int)q->done : res);
-    }
-}
-
-/* Drops `n` sent bytes from the front of q's message (copied first). */
-static int
-advance_msg(struct req *q, size_t n)
-{
-    if (!q->own_msg) {
-        size_t iovs = q->msg->msg_iovlen * sizeof(struct iovec);
-        q->own_msg = malloc(sizeof(struct msghdr) + iovs);
-        if (!q->own_msg)
-            return -ENOMEM;
-        *q->own_msg = *q->msg;
-        q->own_msg->msg_iov = (struct iovec *)(q->own_msg + 1);
-        memcpy(q->own_msg->msg_iov, q->msg->msg_iov, iovs);
-        q->msg = q->own_msg;
-    }
-    struct msghdr *m = q->own_msg;
-    while (n && m->msg_iovlen) {
-        size_t take = n < m->msg_iov->iov_len ? n : m->msg_iov->iov_len;
-        m->msg_iov->iov_base = (char *)m->msg_iov->iov_base + take;
-        m->msg_iov->iov_len -= take;
-        n -= take;
-        if (m->msg_iov->iov_len == 0) {
-            m->msg_iov++;
-            m->msg_iovlen--;
-        }
-    }
-    m->msg_control = NULL; /* ancillary data went with the first bytes */
-    m->msg_controllen = 0;
-    return 0;
-}
-
-static int
-try_sendmsg(struct rl_epoll *e, struct req *q)
-{
-    int waitall = (q->flags & MSG_WAITALL) != 0;
-    int flags = (q->flags & ~MSG_WAITALL) | MSG_DONTWAIT;
-    for (;;) {
-        size_t left = 0;
-        for (size_t i = 0; i < q->msg->msg_iovlen; i++)
-            left += q->msg->msg_iov[i].iov_len;
-        int res = result(sendmsg(q->fd, q->msg, flags));
-        if (res > 0 && waitall && (size_t)res < left &&
-            (q->done || is_stream(q->fd))) {
-            if (advance_msg(q, (size_t)res) < 0)
-                return finish(e, q, (int)q->done + res);
-            q->done += (unsigned)res;
-            continue;
-        }
-        if (res >= 0)
-            return finish(e, q, (int)q->done + res);
-        if (would_block(res) || res == -EINTR)
-            return ST_WAIT;
-        return finish(e, q, q->done ? (int)q->done : res);
-    }
-}
-
-static int
-try_connect(struct rl_epoll *e, struct req *q)
-{
-    if (!q->connecting) {
-        int res = connect(q->fd, q->addr, q->addrlen) == 0 ? 0 : -errno;
-        if (res == -EINPROGRESS || res == -EAGAIN || res == -EALREADY) {
-            q->connecting = res != -EAGAIN;
-            return ST_WAIT;
-        }
-        return finish(e, q, res == -EINTR ? -EINPROGRESS : res);
-    }
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        return finish(e, q, -errno);
-    if (err)
-        return finish(e, q, -err);
-    struct sockaddr_storage peer;
-    socklen_t plen = sizeof(peer);
-    if (getpeername(q->fd, (struct sockaddr *)&peer, &plen) < 0)
-        return errno == ENOTCONN ? ST_WAIT : finish(e, q, -errno);
-    return finish(e, q, 0);
-}
-
-/* ---- receive buffers -------------------------------------------------- */
-
-static int
-ensure_buffers(struct rl_epoll *e)
-{
-    if (RL_LIKELY(e->bufs))
-        return 0;
-    if (e->bufs_failed)
-        return e->bufs_failed;
-    unsigned count = 16, size = 128 * 1024;
-    const char *want = getenv("RINGLOOP_RECV_BUFFERS"); /* "COUNTxSIZE" */
-    if (want) {
-        unsigned c, s;
-        if (sscanf(want, "%ux%u", &c, &s) == 2 && c && c <= 32768 &&
-            (c & (c - 1)) == 0 && s >= 1024) {
-            count = c;
-            size = s;
-        }
-    }
-    void *bufs = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
-                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (bufs == MAP_FAILED)
-        return e->bufs_failed = -errno;
-    e->free_ids = malloc(count * sizeof(*e->free_ids));
-    if (!e->free_ids) {
-        munmap(bufs, (size_t)count * size);
-        return e->bufs_failed = -ENOMEM;
-    }
-    e->bufs = bufs;
-    e->buf_count = count;
-    e->buf_size = size;
-    /* Lowest ids first, as the buffer ring hands them out. */
-    for (unsigned i = 0; i < count; i++)
-        e->free_ids[i] = count - 1 - i;
-    e->nfree = count;
-    return 0;
-}
-
-char *
-rl_epoll_buffer(struct rl_ring *r, unsigned id)
-{
-    return E(r)->bufs + (size_t)id * E(r)->buf_size;
-}
-
-void
-rl_epoll_buffer_recycle(struct rl_ring *r, unsigned id)
-{
-    struct rl_epoll *e = E(r);
-    if (id < e->buf_count && e->nfree < e->buf_count)
-        e->free_ids[e->nfree++] = id;
-}
-
-unsigned
-rl_epoll_buffer_size(const struct rl_ring *r)
-{
-    return E(r)->bufs ? E(r)->buf_size : 0;
-}
-
-/* Out of buffers: -ENOBUFS once data is waiting, as io_uring does. */
-static int
-no_buffer(struct rl_epoll *e, struct req *q)
-{
-    char c;
-    int res = result(recv(q->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT));
-    if (would_block(res) || res == -EINTR)
-        return ST_WAIT;
-    push(e, q->op, res < 0 ? res : -ENOBUFS, 0);
-    return ST_DONE;
-}
-
-static unsigned
-buffer_flags(unsigned id)
-{
-    return RL_OP_MORE | RL_OP_BUFFER | (id << 16);
-}
-
-/* revents: a short read drains the socket, unless the peer's shutdown was
- * reported too: that edge will not come again, so read on to the EOF. */
-static int
-try_recv_multishot(struct rl_epoll *e, struct req *q, unsigned revents)
-{
-    for (int i = 0; i < MULTISHOT_CAP; i++) {
-        if (e->nfree == 0)
-            return no_buffer(e, q);
-        unsigned id = e->free_ids[--e->nfree];
-        int res = result(recv(q->fd, rl_epoll_buffer(&e->base, id),
-                              e->buf_size, MSG_DONTWAIT));
-        if (res <= 0) {
-            e->free_ids[e->nfree++] = id;
-            return finish(e, q, res);
-        }
-        int full = (unsigned)res == e->buf_size;
-        push(e, q->op, res, buffer_flags(id) | (full ? RL_OP_NONEMPTY : 0));
-        if (!full && !(revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-            return ST_WAIT; /* a short read took all there was */
-    }
-    return ST_RETRY;
-}
-
-static int
-try_recvmsg_multishot(struct rl_epoll *e, struct req *q)
-{
-    size_t head = sizeof(struct rl_recvmsg_out) + q->msg->msg_namelen +
-                  q->msg->msg_controllen;
-    for (int i = 0; i < MULTISHOT_CAP; i++) {
-        if (head >= e->buf_size)
-            return finish(e, q, -EINVAL);
-        if (e->nfree == 0)
-            return no_buffer(e, q);
-        unsigned id = e->free_ids[--e->nfree];
-        char *buf = rl_epoll_buffer(&e->base, id);
-        struct iovec iov = {buf + head, e->buf_size - head};
-        struct msghdr m = *q->msg;
-        m.msg_name = m.msg_namelen ? buf + sizeof(struct rl_recvmsg_out)
-                                   : NULL;
-        m.msg_control = m.msg_controllen
-                            ? buf + sizeof(struct rl_recvmsg_out) +
-                                  q->msg->msg_namelen
-                            : NULL;
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        int res = result(recvmsg(q->fd, &m, MSG_DONTWAIT | MSG_TRUNC));
-        if (res < 0) {
-            e->free_ids[e->nfree++] = id;
-            return finish(e, q, res);
-        }
-        struct rl_recvmsg_out o = {
-            .namelen = m.msg_name ? m.msg_namelen : 0,
-            .controllen = (uint32_t)m.msg_controllen,
-            .payloadlen = (uint32_t)res,
-            .flags = (uint32_t)m.msg_flags,
-        };
-        memcpy(buf, &o, sizeof(o));
-        size_t got = (size_t)res < iov.iov_len ? (size_t)res : iov.iov_len;
-        push(e, q->op, (int)(head + got), buffer_flags(id));
-    }
-    return ST_RETRY;
-}
-
-static int
-try_accept_multishot(struct rl_epoll *e, struct req *q)
-{
-    for (int i = 0; i < MULTISHOT_CAP; i++) {
-        if (!ready_now(q))
-            return ST_WAIT;
-        int res = result(accept4(q->fd, NULL, NULL, SOCK_CLOEXEC));
-        if (res < 0)
-            return finish(e, q, res);
-        push(e, q->op, res, RL_OP_MORE);
-    }
-    return ST_RETRY;
-}
-
-/* Polls are never tried before a wait: arming the fd reports readiness. */
-static int
-try_poll(struct rl_epoll *e, struct req *q, unsigned revents)
-{
-    unsigned m = 0;
-    if (revents & (EPOLLIN | EPOLLPRI))
-        m |= revents & EPOLLPRI ? POLLPRI | POLLIN : POLLIN;
-    if (revents & EPOLLOUT)
-        m |= POLLOUT;
-    if (revents & EPOLLRDHUP)
-        m |= POLLRDHUP;
-    m &= q->len;
-    m |= revents & (EPOLLERR | EPOLLHUP); /* same values as POLL* */
-    if (!m)
-        return ST_WAIT;
-    push(e, q->op, (int)m, 0);
-    return ST_DONE;
-}
-
-/* File operations: run now (regular files are always "ready"). */
-static void
-run_file_op(struct rl_epoll *e, struct req *q)
-{
-    int res;
-    switch (q->kind) {
-    case K_PREAD:
-        res = result(pread(q->fd, q->buf, q->len, (off_t)q->offset));
-        break;
-    case K_PWRITE:
-        res = result(pwrite(q->fd, q->buf, q->len, (off_t)q->offset));
-        break;
-    case K_OPENAT:
-        res = result(openat(q->fd, q->path, q->flags | O_CLOEXEC, q->mode));
-        break;
-    case K_CLOSE:
-        res = result(close(q->fd));
-        break;
-    case K_STATX:
-        res = result(statx(q->fd, q->path, q->flags, q->mode, q->stx));
-        break;
-    default: /* K_FSYNC */
-        res = result(q->flags ? fdatasync(q->fd) : fsync(q->fd));
-        break;
-    }
-    push(e, q->op, res, 0);
-}
-
-/* One try of q. revents: the readiness seen (all of it on first try). */
-static int
-attempt(struct rl_epoll *e, struct req *q, unsigned revents)
-{
-    switch (q->kind) {
-    case K_READ:
-        if (!ready_now(q))
-            return ST_WAIT;
-        return finish(e, q, result(read(q->fd, q->buf, q->len)));
-    case K_WRITE: {
-        /* after POLLOUT, a blocking pipe takes PIPE_BUF bytes at once */
-        unsigned len = q->blocking && q->len > PIPE_BUF ? PIPE_BUF : q->len;
-        if (!ready_now(q))
-            return ST_WAIT;
-        return finish(e, q, result(write(q->fd, q->buf, len)));
-    }
-    case K_RECV:
-    case K_SEND:
-        return try_transfer(e, q);
-    case K_RECVMSG:
-        return finish(e, q,
-                      result(recvmsg(q->fd, q->msg, q->flags | MSG_DONTWAIT)));
-    case K_SENDMSG:
-        return try_sendmsg(e, q);
-    case K_CONNECT:
-        return try_connect(e, q);
-    case K_ACCEPT:
-        if (!ready_now(q))
-            return ST_WAIT;
-        return finish(e, q,
-                      result(accept4(q->fd, q->out_addr, q->addrlenp,
-                                     SOCK_CLOEXEC)));
-    case K_ACCEPT_MS:
-        return try_accept_multishot(e, q);
-    case K_RECV_MS:
-        return try_recv_multishot(e, q, revents);
-    case K_RECVMSG_MS:
-        return try_recvmsg_multishot(e, q);
-    default: /* K_POLL */
-        return try_poll(e, q, revents);
-    }
 }
 
 /* ---- waiting --------------------------------------------------------- */
@@ -791,7 +303,7 @@ fail_waiters(struct rl_epoll *e, struct fdent *f, int res)
         nx = q->next;
         waiter_remove(e, f, q);
         hash_take(e, q->op);
-        push(e, q->op, res, 0);
+        rl_epoll_push(e, q->op, res, 0);
         req_free(e, q);
     }
 }
@@ -815,10 +327,10 @@ run_fd(struct rl_epoll *e, struct fdent *f, unsigned revents)
         revents |= EPOLLIN | EPOLLOUT | EPOLLRDHUP;
     for (struct req *q = f->head, *nx; q; q = nx) {
         nx = q->next;
-        unsigned w = wants(q) & revents & ~blocked;
+        unsigned w = rl_epoll_wants(q) & revents & ~blocked;
         if (!w && !(q->kind == K_POLL && (revents & (EPOLLERR | EPOLLHUP))))
             continue;
-        int st = attempt(e, q, revents);
+        int st = rl_epoll_attempt(e, q, revents);
         if (st == ST_DONE) {
             waiter_remove(e, f, q);
             hash_take(e, q->op);
@@ -826,7 +338,7 @@ run_fd(struct rl_epoll *e, struct fdent *f, unsigned revents)
         } else if (st == ST_RETRY) {
             mark_retry(e, f);
         } else if (q->kind != K_POLL) {
-            blocked |= wants(q) & ~EPOLLRDHUP;
+            blocked |= rl_epoll_wants(q) & ~EPOLLRDHUP;
         }
     }
 }
@@ -837,7 +349,7 @@ arm(struct rl_epoll *e, struct fdent *f, int fd)
 {
     unsigned events = EPOLLET;
     for (struct req *q = f->head; q; q = q->next)
-        events |= wants(q);
+        events |= rl_epoll_wants(q);
     struct epoll_event ev = {.events = events, .data.fd = fd};
     int op = f->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int res = epoll_ctl(e->epfd, op, fd, &ev);
@@ -868,30 +380,30 @@ submit_one(struct rl_epoll *e, struct req *q)
         struct req *t = hash_take(e, q->op);
         if (t) {
             waiter_remove(e, e->fds[t->fd], t);
-            push(e, t->op, -ECANCELED, 0);
+            rl_epoll_push(e, t->op, -ECANCELED, 0);
             req_free(e, t);
         }
         req_free(e, q);
         return;
     }
     if (q->kind >= K_PREAD) {
-        run_file_op(e, q);
+        rl_epoll_run_file_op(e, q);
         req_free(e, q);
         return;
     }
     struct fdent *f = fdent_get(e, q->fd);
     if (!f) {
-        push(e, q->op, q->fd < 0 ? -EBADF : -ENOMEM, 0);
+        rl_epoll_push(e, q->op, q->fd < 0 ? -EBADF : -ENOMEM, 0);
         req_free(e, q);
         return;
     }
     /* Try now, unless an older op waits in the same direction (order). */
     int queued_behind = 0;
     for (struct req *p = f->head; p; p = p->next)
-        if (wants(p) & wants(q) & (EPOLLIN | EPOLLOUT))
+        if (rl_epoll_wants(p) & rl_epoll_wants(q) & (EPOLLIN | EPOLLOUT))
             queued_behind = 1;
     if (q->kind != K_POLL && !queued_behind) {
-        int st = attempt(e, q, EPOLLIN | EPOLLOUT);
+        int st = rl_epoll_attempt(e, q, EPOLLIN | EPOLLOUT);
         if (st == ST_DONE) {
             req_free(e, q);
             return;
@@ -1117,7 +629,7 @@ rl_epoll_accept_multishot(struct rl_ring *r, struct rl_op *op, int fd)
 int
 rl_epoll_recv_multishot(struct rl_ring *r, struct rl_op *op, int fd)
 {
-    int res = ensure_buffers(E(r));
+    int res = rl_epoll_ensure_buffers(E(r));
     if (res < 0)
         return res;
     NEW(E(r), q, op, K_RECV_MS, fd);
@@ -1128,7 +640,7 @@ int
 rl_epoll_recvmsg_multishot(struct rl_ring *r, struct rl_op *op, int fd,
                            struct msghdr *msg)
 {
-    int res = ensure_buffers(E(r));
+    int res = rl_epoll_ensure_buffers(E(r));
     if (res < 0)
         return res;
     NEW(E(r), q, op, K_RECVMSG_MS, fd);
@@ -1153,7 +665,7 @@ cancel_all(struct rl_epoll *e)
     for (struct req *q = e->sq_head, *nx; q; q = nx) {
         nx = q->next;
         if (q->kind != K_CANCEL)
-            push(e, q->op, -ECANCELED, 0);
+            rl_epoll_push(e, q->op, -ECANCELED, 0);
         req_free(e, q);
     }
     e->sq_head = e->sq_tail = NULL;
