@@ -316,7 +316,7 @@ def measure_echo(server: str, mode: str, size: int, conns: int, window: float,
     """One fresh server (a Python loop in `mode`, or the C ceiling), one loadgen run."""
     server_cpu, client_cpu = cpus()
     max_seconds = warmup + window + STALL_SECONDS + 30
-    unix = _unix_path("echo") if unix_sockets() else None
+    unix = _unix_path("echo") if unix_sockets() and mode != "udp" else None
     try:
         loadgen = build("loadgen")
         if server == CEILING:
@@ -340,6 +340,8 @@ def measure_echo(server: str, mode: str, size: int, conns: int, window: float,
                    "--server-pid", str(info["pid"]), "--stall", str(STALL_SECONDS),
                    "--cpu", str(-1 if client_cpu is None else client_cpu)]
             cmd += ["--unix", unix] if unix else ["--port", str(info["port"])]
+            if mode == "udp":
+                cmd += ["--udp", "1"]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True,
                                       timeout=warmup + window + STALL_SECONDS + 30)
@@ -423,9 +425,16 @@ class Matrix:
         return f"FAILED {len(errors)}/{len(runs)}"
 
 
-def run_echo(progress=print) -> Matrix:
-    modes, sizes, conns_list = echo_modes(), echo_sizes(), echo_conns()
-    loops = loops_selected() + ([CEILING] if ceiling_selected() else [])
+def run_echo(progress=print, modes=None, sizes=None, conns=None,
+             ceiling=None) -> Matrix:
+    """The echo matrix; modes, sizes, connection counts and whether the C
+    ceiling (TCP only) runs default to the RINGLOOP_BENCH_* settings."""
+    modes = modes or echo_modes()
+    sizes = sizes or echo_sizes()
+    conns_list = conns or echo_conns()
+    if ceiling is None:
+        ceiling = ceiling_selected()
+    loops = loops_selected() + ([CEILING] if ceiling else [])
     window = _seconds("RINGLOOP_BENCH_ECHO_SECONDS", 0.5, 0.1)
     warmup = _seconds("RINGLOOP_BENCH_ECHO_WARMUP", 0.2, 0.05)
     m = Matrix("echo", modes, sizes, conns_list, loops, repeats(), window, {})

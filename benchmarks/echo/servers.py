@@ -9,6 +9,8 @@ Echo modes (the client sends a message and waits for exactly its bytes back):
   ``get_buffer`` / ``buffer_updated`` -> ``transport.write(bytes(view[:n]))``
 - ``sock``: ``loop.sock_accept`` + a task per connection doing ``loop.sock_recv_into`` /
   ``loop.sock_sendall``
+- ``udp``: ``loop.create_datagram_endpoint``; ``datagram_received`` ->
+  ``transport.sendto(data, addr)`` (benchmarks/test_udp.py)
 
 HTTP/1.1 modes (keep-alive, one fixed response ``Hello, World!``):
 
@@ -227,6 +229,28 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
 
+class UdpEchoProtocol(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+
+class _Endpoint:
+    def __init__(self, transport):
+        self.sockname = transport.get_extra_info("sockname")
+        self.transport = transport
+
+
+async def serve_udp(loop, host, port, unix):
+    if unix:
+        raise ValueError("the udp mode serves on 127.0.0.1 only")
+    transport, _ = await loop.create_datagram_endpoint(
+        UdpEchoProtocol, local_addr=(host, port))
+    return _Endpoint(transport)
+
+
 async def serve_http_raw(loop, host, port, unix):
     return await serve_protocol(loop, host, port, unix, HttpProtocol)
 
@@ -257,6 +281,7 @@ MODES = {
     "protocol": serve_protocol,
     "buffered": serve_buffered,
     "sock": serve_sock,
+    "udp": serve_udp,
     "http-raw": serve_http_raw,
     "http-aiohttp": serve_http_aiohttp,
 }

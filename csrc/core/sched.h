@@ -54,4 +54,27 @@ unsigned rl_worker_index(const struct rl_worker *w);
 
 unsigned rl_sched_workers(const struct rl_sched *s);
 
+/* The first step of rl_sched_shutdown on its own: from its return on,
+ * spawns from outside the workers get -ESHUTDOWN (spawns by tasks and
+ * completions on a worker are still accepted, so running work finishes);
+ * the workers keep running. Lets an owner stop its other threads' spawns
+ * before it frees the scheduler. Any thread; idempotent. */
+void rl_sched_close(struct rl_sched *s);
+
+/* Counters of worker i since start, for tests and benchmarks: a snapshot
+ * (cheap to keep: plain stores by the worker). Any thread. */
+struct rl_sched_stats {
+    unsigned long long tasks;     /* tasks run */
+    unsigned long long lifo;      /* of which from the LIFO slot */
+    unsigned long long steals;    /* successful steals from another worker */
+    unsigned long long stolen;    /* tasks those steals took */
+    unsigned long long injected;  /* tasks taken from the inject queue */
+    unsigned long long overflows; /* halves moved to the inject queue */
+    unsigned long long parks;     /* blocking waits in the worker's ring */
+    unsigned long long polls;     /* non-blocking ring polls for the budget */
+    unsigned long long wakeups;   /* doorbell writes aimed at it (by anyone) */
+};
+void rl_sched_stats(const struct rl_sched *s, unsigned i,
+                    struct rl_sched_stats *out);
+
 #endif

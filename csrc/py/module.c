@@ -45,7 +45,9 @@ module_exec(PyObject *module)
         rl_loop_setup_type(module, state) < 0 ||
         rl_transport_setup_type(module, state) < 0 ||
         rl_acceptor_setup_type(module, state) < 0 ||
-        rl_sock_setup_types(module) < 0)
+        rl_datagram_setup_type(module, state) < 0 ||
+        rl_sock_setup_types(module) < 0 ||
+        rl_pipewriter_setup_type(module) < 0)
         return -1;
     return 0;
 }
@@ -59,6 +61,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->TimerHandleType);
     Py_VISIT(state->TransportType);
     Py_VISIT(state->AcceptorType);
+    Py_VISIT(state->DatagramType);
     Py_VISIT(state->BufferedProtocol);
     Py_VISIT(state->minus_one);
     Py_VISIT(state->Future);
@@ -83,6 +86,7 @@ module_clear(PyObject *module)
     Py_CLEAR(state->TimerHandleType);
     Py_CLEAR(state->TransportType);
     Py_CLEAR(state->AcceptorType);
+    Py_CLEAR(state->DatagramType);
     Py_CLEAR(state->BufferedProtocol);
     Py_CLEAR(state->minus_one);
     Py_CLEAR(state->Future);

@@ -22,6 +22,7 @@ typedef struct {
     PyTypeObject *TimerHandleType;
     PyTypeObject *TransportType;      /* StreamTransport */
     PyTypeObject *AcceptorType;
+    PyTypeObject *DatagramType;       /* DatagramTransport */
     PyObject *BufferedProtocol;       /* asyncio.BufferedProtocol */
     PyObject *minus_one;              /* get_buffer(-1) */
     PyObject *Future;                 /* asyncio.Future */
@@ -106,6 +107,8 @@ int rl_handle_run(HandleObject *h);
 /* transportobject.c, acceptorobject.c */
 int rl_transport_setup_type(PyObject *module, rl_state *state);
 int rl_acceptor_setup_type(PyObject *module, rl_state *state);
+/* datagramobject.c */
+int rl_datagram_setup_type(PyObject *module, rl_state *state);
 
 /* loopobject.c */
 int rl_loop_setup_type(PyObject *module, rl_state *state);
@@ -145,5 +148,7 @@ PyObject *rl_set_oserror_msg(int neg_errno, const char *message);
  * adds all three types to the module. */
 int rl_sock_setup_types(PyObject *module);
 int rl_fdwatch_setup_type(PyObject *module);
+/* pipewriter.c: PipeWriter, the write pipe transport's background writes */
+int rl_pipewriter_setup_type(PyObject *module);
 
 #endif

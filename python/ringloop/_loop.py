@@ -20,7 +20,11 @@ import weakref
 from asyncio import base_events, coroutines, events, format_helpers, futures
 
 from . import _core
+from ._datagram import DatagramMixin
 from ._network import NetworkMixin
+from ._pipes import PipesMixin
+from ._signals import SignalsMixin
+from ._subprocess import SubprocessMixin
 from ._sockets import SocketsMixin
 
 __all__ = ("EventLoop",)
@@ -32,10 +36,6 @@ logger = logging.getLogger("asyncio")
 # NotImplementedError naming the method and the missing feature.
 _NOT_YET = {
     "TLS": ("start_tls",),
-    "UDP": ("create_datagram_endpoint",),
-    "pipes": ("connect_read_pipe", "connect_write_pipe"),
-    "subprocesses": ("subprocess_exec", "subprocess_shell"),
-    "signal handlers": ("add_signal_handler", "remove_signal_handler"),
 }
 
 
@@ -55,7 +55,8 @@ def _not_implemented(name: str, feature: str):
     return method
 
 
-class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
+class EventLoop(SignalsMixin, SubprocessMixin, PipesMixin, DatagramMixin,
+                NetworkMixin, SocketsMixin, _core.Loop,
                 asyncio.AbstractEventLoop):
     """An asyncio event loop whose I/O runs on Linux io_uring."""
 
@@ -69,6 +70,8 @@ class EventLoop(NetworkMixin, SocketsMixin, _core.Loop,
         self._transports = weakref.WeakValueDictionary()  # fd -> transport
         self._acceptors = {}  # listening fd -> _core.Acceptor
         self._unix_server_sockets = {}  # socket -> inode (3.13 cleanup)
+        self._signal_handlers = {}  # signal number -> events.Handle
+        self._rl_children = {}  # pidfd -> subprocess transport
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth = None
         self.set_debug(coroutines._is_debug_mode())

@@ -95,9 +95,29 @@ def _patch_runners(module, factory):
     module.BaseTest.new_loop = new_loop
 
 
+def _patch_subprocess(module, factory):
+    """test_subprocess's SubprocessMixin takes ``self.loop`` from its concrete
+    classes' setUp, one class per child watcher on 3.11-3.13 (all bound to the
+    stock loop).  Add one class, RingSubprocessTests, whose setUp hands out the
+    loop under test and installs no watcher: the loop must see its children
+    exit by itself (the stock loop falls back to the policy's default)."""
+    from test.test_asyncio import utils as test_utils
+
+    def setUp(self):
+        test_utils.TestCase.setUp(self)
+        self.loop = factory()
+        self.set_event_loop(self.loop)
+
+    module.RingSubprocessTests = type(
+        "RingSubprocessTests", (module.SubprocessMixin, test_utils.TestCase),
+        {"setUp": setUp, "__module__": module.__name__,
+         "__qualname__": "RingSubprocessTests"})
+
+
 PATCHES = {
     "pep492": _patch_pep492,
     "runners": _patch_runners,
+    "subprocess": _patch_subprocess,
 }
 
 _TU = "test_utils.TestCase"   # test.test_asyncio.utils.TestCase, as the modules import it
@@ -134,6 +154,9 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
     Spec("events_core", test_module="events", policy=False, default=True,
          mixins=(Mixin("RingEventLoopCoreTests", ("EventLoopTestsMixin", _TU),
                        "create_event_loop"),)),
+    # SubprocessMixin on a class of its own (see _patch_subprocess)
+    Spec("subprocess", policy=False, patch="subprocess", default=True,
+         classes=("RingSubprocessTests",)),
     # asyncio.run()/Runner through a TestPolicy whose loops come from a patched
     # BaseTest.new_loop
     Spec("runners", policy=False, patch="runners", default=True),
