@@ -1,6 +1,7 @@
 # Developer entry points. Every target sets up what it needs (scripts/bootstrap.sh):
 #   make demo          run the main job: a real asyncio workload on ringloop, asyncio, uvloop
 #   make test          build ringloop and run the whole test suite (Python + C unit tests)
+#   make test-epoll    the same suite on the epoll backend (RINGLOOP_BACKEND=epoll)
 #   make bench         run the benchmarks (ringloop vs asyncio vs uvloop, one run)
 #   make test-asan     the test suite against an ASan/UBSan build
 # PY=3.13 picks another installed Python (python3.13 or pyenv's 3.13.x).
@@ -9,7 +10,7 @@ PYTHON ?= $(shell scripts/find-python.sh $(PY))
 VENV ?= .venv-$(PY)
 DEV_FLAGS = -C cmake.define.RINGLOOP_WERROR=ON -C build-dir=build/$(PY)
 
-.PHONY: demo test bench test-asan install format
+.PHONY: demo test test-epoll bench test-asan install format
 
 install:
 	@scripts/bootstrap.sh "$(PYTHON)" $(VENV) $(DEV_FLAGS)
@@ -19,6 +20,9 @@ demo: install
 
 test: install
 	$(VENV)/bin/python -m pytest tests
+
+test-epoll: install
+	RINGLOOP_BACKEND=epoll $(VENV)/bin/python -m pytest tests
 
 bench: install
 	$(VENV)/bin/python -m pytest benchmarks -s

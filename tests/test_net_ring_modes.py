@@ -2,7 +2,9 @@
 default run does not reach: each fallback rung of the ring setup (completions
 arrive at other moments there, so cancellation races differ) and a starved
 receive-buffer ring (RINGLOOP_RECV_BUFFERS=1x1024: nearly every multishot receive
-ends in ENOBUFS and is re-armed, and large reads take the direct path at once).
+ends in ENOBUFS and is re-armed, and large reads take the direct path at once), and the epoll backend (also
+starved). The io_uring rungs pin RINGLOOP_BACKEND=io_uring, so an epoll run of the
+suite (make test-epoll) still covers them.
 Each runs in a pytest subprocess so the environment reaches the loop's set-up."""
 
 import os
@@ -20,10 +22,12 @@ FILES = ["test_net_transport.py", "test_net_bulk.py", "test_net_sock.py",
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("env", [
-    {"RINGLOOP_RING_SETUP": "coop_taskrun"},
-    {"RINGLOOP_RING_SETUP": "plain"},
+    {"RINGLOOP_RING_SETUP": "coop_taskrun", "RINGLOOP_BACKEND": "io_uring"},
+    {"RINGLOOP_RING_SETUP": "plain", "RINGLOOP_BACKEND": "io_uring"},
     {"RINGLOOP_RECV_BUFFERS": "1x1024"},
-], ids=["coop_taskrun", "plain", "starved_buffers"])
+    {"RINGLOOP_BACKEND": "epoll"},
+    {"RINGLOOP_BACKEND": "epoll", "RINGLOOP_RECV_BUFFERS": "1x1024"},
+], ids=["coop_taskrun", "plain", "starved_buffers", "epoll", "epoll_starved_buffers"])
 def test_network_suite_in_ring_mode(env):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -4,7 +4,7 @@ Kernels older than 6.1 refuse DEFER_TASKRUN and older than 5.19 COOP_TASKRUN, so
 ringloop falls back (csrc/core/ring.c). RINGLOOP_RING_SETUP starts the ladder at a
 lower rung, so each fallback is exercised here on a new kernel, in a subprocess:
 timers, a sleeping loop woken from another thread, an executor, and the same loop
-run again from a second thread.
+run again from a second thread; and the same workload on the epoll backend.
 """
 
 import os
@@ -45,9 +45,15 @@ WORKLOAD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("setup", ["single_issuer|defer_taskrun", "coop_taskrun", "plain"])
+@pytest.mark.parametrize("setup", ["single_issuer|defer_taskrun", "coop_taskrun", "plain",
+                                   "epoll"])
 def test_every_setup_rung_runs_the_loop(setup):
-    env = dict(os.environ, RINGLOOP_RING_SETUP=setup)
+    # The io_uring rungs on io_uring even in an epoll run (make test-epoll); the
+    # epoll backend, which has no rungs, as the last one.
+    if setup == "epoll":
+        env = dict(os.environ, RINGLOOP_BACKEND="epoll")
+    else:
+        env = dict(os.environ, RINGLOOP_RING_SETUP=setup, RINGLOOP_BACKEND="io_uring")
     proc = subprocess.run(
         [sys.executable, "-c", WORKLOAD], env=env, capture_output=True, text=True,
         timeout=60,

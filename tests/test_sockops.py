@@ -27,7 +27,6 @@ import pytest
 
 TIMEOUT = 30
 HERE = os.path.dirname(os.path.abspath(__file__))
-RING_SETUP = os.environ.get("RINGLOOP_RING_SETUP", "single_issuer|defer_taskrun")
 
 
 def run(loop, coro, timeout=TIMEOUT):
@@ -855,7 +854,7 @@ def _op_of(task):
 def test_how_each_call_waits(loop, tcp_pair, udp_pair, listener):
     c, s = tcp_pair
     a, b = udp_pair
-    defer = RING_SETUP == "single_issuer|defer_taskrun"
+    defer = loop._ring_info()["setup"] == "single_issuer|defer_taskrun"  # epoll: polled
 
     async def main():
         cases = {

@@ -2,8 +2,9 @@
  * ring.h - the loop's I/O backend, completion-style: queue an operation
  * with an rl_op, get rl_op.complete(op, res, flags) when the kernel is done.
  *
- * io_uring is the implementation (ring.c is the only file that includes
- * liburing.h); an epoll backend can implement this same interface.
+ * Two implementations: io_uring (ring_uring.c, the only file that includes
+ * liburing.h) and epoll (ring_epoll.c) for where io_uring is refused;
+ * ring.c picks one per ring at rl_ring_open (RINGLOOP_BACKEND).
  *
  * Op lifetime invariant: an rl_op and everything its operation points at
  * (buffers, addresses) stay alive from the call that queues it until its
@@ -43,6 +44,18 @@ struct rl_op {
  * io_uring is unavailable). */
 int rl_ring_open(struct rl_ring **out);
 
+/* Backend selection: RINGLOOP_BACKEND unset or empty (io_uring, else epoll
+ * when io_uring is refused), "io_uring" (refusal is an error) or "epoll". */
+enum { RL_RING_AUTO, RL_RING_URING, RL_RING_EPOLL };
+/* The backend RINGLOOP_BACKEND asks for, or -EINVAL for an unknown name. */
+int rl_ring_backend_wanted(void);
+/* "io_uring" or "epoll". */
+const char *rl_ring_backend_name(const struct rl_ring *r);
+/* Once per process, after rl_ring_open fell back to epoll on its own: the
+ * -errno io_uring was refused with. 0 otherwise and on later calls. Any
+ * thread. */
+int rl_ring_fallback_notice(void);
+
 /* Makes the calling thread the ring's owner; idempotent on the owner.
  * -EEXIST if another thread owns it, -EBADF in a forked child. */
 int rl_ring_enable(struct rl_ring *r);
@@ -60,7 +73,8 @@ void rl_ring_close(struct rl_ring *r);
 /* Ops queued and not yet finally completed. */
 unsigned rl_ring_inflight(const struct rl_ring *r);
 
-/* A short description of the setup flags in effect, e.g. for tests. */
+/* A short description of the setup flags in effect, e.g. for tests
+ * ("epoll" on the epoll backend). */
 const char *rl_ring_describe(const struct rl_ring *r);
 
 /* Queue operations: 0 or -errno. Nothing reaches the kernel before the next

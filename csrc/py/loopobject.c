@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define LOOP(core_ptr) rl_container_of(core_ptr, LoopObject, core)
 #define HANDLE(cb_ptr) rl_container_of(cb_ptr, HandleObject, core)
@@ -571,8 +573,51 @@ Loop_get_stopping(LoopObject *self, void *Py_UNUSED(closure))
 /* ---- object protocol -------------------------------------------------- */
 
 static PyObject *
+Loop_get_backend(LoopObject *self, void *Py_UNUSED(closure))
+{
+    if (self->core.ring == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(rl_ring_backend_name(self->core.ring));
+}
+
+/* One WARNING per process when io_uring was refused and epoll took over. */
+static int
+log_fallback(void)
+{
+    int why = rl_ring_fallback_notice();
+    if (why == 0)
+        return 0;
+    PyObject *logging = PyImport_ImportModule("logging");
+    PyObject *logger =
+        logging ? PyObject_CallMethod(logging, "getLogger", "s", "ringloop")
+                : NULL;
+    PyObject *res =
+        logger ? PyObject_CallMethod(
+                     logger, "warning", "ssi",
+                     "io_uring is unavailable (%s, errno %d): using the epoll "
+                     "backend; set RINGLOOP_BACKEND=epoll to silence this",
+                     strerror(-why), -why)
+               : NULL;
+    Py_XDECREF(res);
+    Py_XDECREF(logger);
+    Py_XDECREF(logging);
+    return res ? 0 : -1;
+}
+
+static PyObject *
 Loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
+    int want = rl_ring_backend_wanted();
+    if (want < 0) {
+        PyObject *name = PyUnicode_DecodeFSDefault(getenv("RINGLOOP_BACKEND"));
+        if (name != NULL)
+            PyErr_Format(PyExc_ValueError,
+                         "RINGLOOP_BACKEND must be 'io_uring' or 'epoll' (or "
+                         "unset), not %R",
+                         name);
+        Py_XDECREF(name);
+        return NULL;
+    }
     LoopObject *self = (LoopObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -581,13 +626,16 @@ Loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (res < 0) {
         self->closed = 1;
         Py_DECREF(self);
-        if (res == -ENOSYS || res == -EPERM || res == -EACCES)
+        if (want == RL_RING_URING && res != -EMFILE && res != -ENFILE)
             return rl_set_oserror_msg(
                 res, "io_uring is unavailable here (kernel older than 5.1, "
                      "kernel.io_uring_disabled set, or a seccomp profile such "
-                     "as Docker's default blocks it); use asyncio's loop");
+                     "as Docker's default blocks it) and RINGLOOP_BACKEND="
+                     "io_uring forbids the epoll fallback");
         return rl_set_oserror(res);
     }
+    if (log_fallback() < 0)
+        PyErr_WriteUnraisable(NULL); /* a broken logging setup */
     self->core_ready = 1;
     self->state->open_loops++;
     return (PyObject *)self;
@@ -673,6 +721,7 @@ static PyGetSetDef Loop_getset[] = {
     {"_current_handle", (getter)Loop_get_current_handle, NULL, NULL, NULL},
     {"_closed", (getter)Loop_get_closed, NULL, NULL, NULL},
     {"_stopping", (getter)Loop_get_stopping, NULL, NULL, NULL},
+    {"_backend", (getter)Loop_get_backend, NULL, NULL, NULL},
     {NULL},
 };
 
