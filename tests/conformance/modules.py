@@ -144,14 +144,14 @@ MODULES: dict[str, Spec] = {s.name: s for s in [
          mixins=(Mixin("RingStartServerTests", ("BaseStartServer", _UT), "new_loop"),),
          default=True),
     # --- class A: explicit loop through a hook
-    Spec("events", policy=False, mixins=(
+    Spec("events", policy=False, default=True, mixins=(
         Mixin("RingEventLoopTests",
               ("UnixEventLoopTestsMixin", "SubprocessTestsMixin", _TU),
               "create_event_loop"),)),
     # the loop-core half of test_events (call_soon/call_later/executors/
     # exception handling...), without UnixEventLoopTestsMixin's child watcher
     # (which needs add_signal_handler) and without the subprocess tests
-    Spec("events_core", test_module="events", policy=False, default=True,
+    Spec("events_core", test_module="events", policy=False,
          mixins=(Mixin("RingEventLoopCoreTests", ("EventLoopTestsMixin", _TU),
                        "create_event_loop"),)),
     # SubprocessMixin on a class of its own (see _patch_subprocess)
