@@ -138,6 +138,7 @@ on_eof(TransportObject *t)
 
 static void hold(TransportObject *t, const char *data, Py_ssize_t len,
                  int status);
+static void hold_bytes(TransportObject *t, PyObject *bytes, int status);
 
 /* Hands data to a BufferedProtocol, through as many buffers as it takes;
  * if the protocol pauses reading meanwhile, the rest is held for
@@ -189,6 +190,24 @@ deliver_buffered(TransportObject *t, const char *data, Py_ssize_t len)
     }
 }
 
+/* Hands a bytes object to the protocol: as is to data_received, copied
+ * into a BufferedProtocol's buffers. */
+static void
+deliver_bytes(TransportObject *t, PyObject *bytes)
+{
+    if (t->data_received == NULL) {
+        deliver_buffered(t, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+        return;
+    }
+    PyObject *r = PyObject_CallOneArg(t->data_received, bytes);
+    if (r == NULL) {
+        tr_protocol_failed(t, "Fatal error: protocol.data_received() call "
+                           "failed.");
+        return;
+    }
+    Py_DECREF(r);
+}
+
 static void
 deliver(TransportObject *t, const char *data, Py_ssize_t len)
 {
@@ -211,18 +230,23 @@ deliver(TransportObject *t, const char *data, Py_ssize_t len)
 static void
 hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
 {
-    if (t->held == NULL && !(t->held = PyList_New(0))) {
+    PyObject *bytes = NULL;
+    if (len > 0 && !(bytes = PyBytes_FromStringAndSize(data, len))) {
         tr_protocol_failed(t, "Fatal read error on socket transport");
         return;
     }
-    if (len > 0) {
-        PyObject *bytes = PyBytes_FromStringAndSize(data, len);
-        if (bytes == NULL || PyList_Append(t->held, bytes) < 0) {
-            Py_XDECREF(bytes);
-            tr_protocol_failed(t, "Fatal read error on socket transport");
-            return;
-        }
-        Py_DECREF(bytes);
+    hold_bytes(t, bytes, status);
+    Py_XDECREF(bytes);
+}
+
+/* hold() for data already in a bytes object of its own (or NULL). */
+static void
+hold_bytes(TransportObject *t, PyObject *bytes, int status)
+{
+    if ((t->held == NULL && !(t->held = PyList_New(0))) ||
+        (bytes != NULL && PyList_Append(t->held, bytes) < 0)) {
+        tr_protocol_failed(t, "Fatal read error on socket transport");
+        return;
     }
     if (status)
         t->held_status = status;
@@ -240,12 +264,18 @@ behind_ready(TransportObject *t)
 }
 
 static void
+queue_held_delivery(TransportObject *t)
+{
+    if (t->held != NULL && tr_call_soon_method(t, "_deliver_held", NULL) < 0)
+        tr_protocol_failed(t, "Fatal read error on socket transport");
+}
+
+static void
 hold_behind_ready(TransportObject *t, const char *data, Py_ssize_t len,
                   int status)
 {
     hold(t, data, len, status);
-    if (t->held != NULL && tr_call_soon_method(t, "_deliver_held", NULL) < 0)
-        tr_protocol_failed(t, "Fatal read error on socket transport");
+    queue_held_delivery(t);
 }
 
 static void
@@ -279,12 +309,19 @@ direct_complete(TransportObject *t, int res, PyObject *bytes,
         }
         t->rearm = 0;
     } else if (t->paused || t->held != NULL || behind_ready(t)) {
-        const char *data = bytes ? PyBytes_AS_STRING(bytes)
-                                 : (const char *)view->buf;
-        if (t->paused || t->held != NULL)
-            hold(t, data, res > 0 ? res : 0, status);
-        else
-            hold_behind_ready(t, data, res > 0 ? res : 0, status);
+        int queue = !t->paused && t->held == NULL;
+        if (bytes != NULL && res > 0) {
+            /* the fresh bytes is the data: keep it, no copy */
+            if (_PyBytes_Resize(&bytes, res) < 0)
+                tr_protocol_failed(t, "Fatal read error on socket transport");
+            else
+                hold_bytes(t, bytes, status);
+        } else {
+            hold(t, view ? (const char *)view->buf : NULL,
+                 res > 0 ? res : 0, status);
+        }
+        if (queue)
+            queue_held_delivery(t);
     } else if (res > 0 && stale) {
         deliver(t, bytes ? PyBytes_AS_STRING(bytes) : (const char *)view->buf,
                 res);
@@ -401,10 +438,10 @@ Transport_deliver_held(TransportObject *t, PyObject *Py_UNUSED(ignored))
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(held); i++) {
             PyObject *b = PyList_GET_ITEM(held, i);
             if (t->paused || t->conn_lost) { /* paused again: keep the rest */
-                hold(t, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), 0);
+                hold_bytes(t, b, 0);
                 continue;
             }
-            deliver(t, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+            deliver_bytes(t, b);
         }
         Py_DECREF(held);
         if (status) {
