@@ -15,8 +15,9 @@ import threading
 from time import monotonic
 from typing import Any, Generic, TypeVar
 
+from ._closing import CloseOnExit
 from ._errors import ChannelClosed, ChannelEmpty, Lagged
-from ._waiter import async_waiter, blocking_waiter, park_blocking
+from ._waiter import async_waiter, blocking_waiter, claim_all, park, park_until
 
 __all__ = ["broadcast", "BroadcastSender", "BroadcastReceiver"]
 
@@ -58,13 +59,10 @@ class _Ring:
 
     def wake_all(self) -> None:
         """Under the lock: take every parked waiter; the caller wakes them after."""
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
-            w.woken = True
-        return waiters
+        return claim_all(self.waiters)
 
 
-class BroadcastSender(Generic[T]):
+class BroadcastSender(CloseOnExit, Generic[T]):
     __slots__ = ("_r", "_closed")
 
     def __init__(self, r: _Ring) -> None:
@@ -125,14 +123,8 @@ class BroadcastSender(Generic[T]):
         for w in waiters:
             w.wake()
 
-    def __enter__(self) -> BroadcastSender[T]:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class BroadcastReceiver(Generic[T]):
+class BroadcastReceiver(CloseOnExit, Generic[T]):
     """``await rx.recv()``: the next item, ``Lagged(n)`` after falling behind, or
     ChannelClosed at end of stream.  ``async for`` skips over lags."""
 
@@ -158,16 +150,7 @@ class BroadcastReceiver(Generic[T]):
                 r.lock.release()
             if w is None:
                 return item
-            try:
-                await w.fut
-            except BaseException:
-                r.lock.acquire()
-                try:
-                    if not w.woken:
-                        r.waiters.remove(w)
-                finally:
-                    r.lock.release()
-                raise
+            await park(w, r.lock, r.waiters)
 
     def try_recv(self) -> T:
         """The next item without waiting; ChannelEmpty if there is none yet."""
@@ -185,15 +168,7 @@ class BroadcastReceiver(Generic[T]):
                 r.lock.release()
             if w is None:
                 return item
-            left = None if deadline is None else deadline - monotonic()
-            if not park_blocking(w, left):
-                r.lock.acquire()
-                try:
-                    if not w.woken:
-                        r.waiters.remove(w)
-                        raise TimeoutError("recv_blocking timed out")
-                finally:
-                    r.lock.release()
+            park_until(w, r.lock, r.waiters, deadline, "recv_blocking")
 
     def subscribe(self) -> BroadcastReceiver[T]:
         """Another receiver starting at the newest position (tokio resubscribe)."""
@@ -225,12 +200,6 @@ class BroadcastReceiver(Generic[T]):
                 continue
             except ChannelClosed:
                 raise StopAsyncIteration from None
-
-    def __enter__(self) -> BroadcastReceiver[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def broadcast(capacity: int) -> tuple[BroadcastSender[Any], BroadcastReceiver[Any]]:

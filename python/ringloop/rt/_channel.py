@@ -28,8 +28,11 @@ import threading
 from time import monotonic as _monotonic
 from typing import Any, Generic, TypeVar
 
+from ._closing import AsyncCloseOnExit
 from ._errors import ChannelClosed, ChannelEmpty, ChannelFull
-from ._waiter import Waiter, async_waiter, blocking_waiter, park_blocking
+from ._waiter import (
+    Waiter, async_waiter, blocking_waiter, claim_all, park_blocking, wake_all,
+)
 
 __all__ = ["channel", "Sender", "Receiver"]
 
@@ -200,14 +203,10 @@ class _Chan:
             self.senders -= 1
             if self.senders:
                 return
-            waiters = list(self.recv_waiters)
-            self.recv_waiters.clear()
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(self.recv_waiters)
         finally:
             self.lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
     def drop_receiver(self) -> None:
         self.lock.acquire()
@@ -216,20 +215,15 @@ class _Chan:
             if self.receivers:
                 return
             self.items.clear()
-            waiters = list(self.send_waiters) + list(self.offers)
             for w in self.offers:
                 w.value = _REFUSED
-            self.send_waiters.clear()
-            self.offers.clear()
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(self.send_waiters) + claim_all(self.offers)
         finally:
             self.lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
 
-class Sender(Generic[T]):
+class Sender(AsyncCloseOnExit, Generic[T]):
     """The sending side of a channel; ``clone()`` for more producers, ``close()`` (or
     ``with``/``async with``) when done: receivers see end-of-stream after the last
     sender closed and the buffer drained."""
@@ -298,23 +292,11 @@ class Sender(Generic[T]):
         """True when this handle is closed or every receiver is gone."""
         return self._closed or self._ch.receivers == 0
 
-    def __enter__(self) -> Sender[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Sender[T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Sender {'closed' if self._closed else 'open'} {_describe(self._ch)}>"
 
 
-class Receiver(Generic[T]):
+class Receiver(AsyncCloseOnExit, Generic[T]):
     """The receiving side of a channel; each item goes to exactly one receiver.
     ``async for item in rx`` ends cleanly at end-of-stream."""
 
@@ -408,18 +390,6 @@ class Receiver(Generic[T]):
                 yield self.recv_blocking()
             except ChannelClosed:
                 return
-
-    def __enter__(self) -> Receiver[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Receiver[T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Receiver {'closed' if self._closed else 'open'} {_describe(self._ch)}>"

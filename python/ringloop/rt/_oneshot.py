@@ -13,7 +13,7 @@ from time import monotonic
 from typing import Any, Generic, TypeVar
 
 from ._errors import ChannelClosed, ChannelEmpty
-from ._waiter import async_waiter, blocking_waiter, park_blocking
+from ._waiter import async_waiter, blocking_waiter, claim_all, park, park_until, wake_all
 
 __all__ = ["oneshot", "OneshotSender", "OneshotReceiver"]
 
@@ -38,13 +38,10 @@ class _Slot:
                 raise ChannelClosed("the oneshot receiver is closed", fields["value"])
             for k, v in fields.items():
                 setattr(self, k, v)
-            waiters, self.waiters = self.waiters, []
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(self.waiters)
         finally:
             self.lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
     def poll(self):
         """Under the lock: the outcome if there is one, else raise ChannelEmpty."""
@@ -109,16 +106,7 @@ class OneshotReceiver(Generic[T]):
                     s.waiters.append(w)
             finally:
                 s.lock.release()
-            try:
-                await w.fut
-            except BaseException:
-                s.lock.acquire()
-                try:
-                    if not w.woken:
-                        s.waiters.remove(w)
-                finally:
-                    s.lock.release()
-                raise
+            await park(w, s.lock, s.waiters)
 
     def try_recv(self) -> T:
         """The value if sent; ChannelEmpty if not yet."""
@@ -139,15 +127,7 @@ class OneshotReceiver(Generic[T]):
                     s.waiters.append(w)
             finally:
                 s.lock.release()
-            left = None if deadline is None else deadline - monotonic()
-            if not park_blocking(w, left):
-                s.lock.acquire()
-                try:
-                    if not w.woken:
-                        s.waiters.remove(w)
-                        raise TimeoutError("recv_blocking timed out")
-                finally:
-                    s.lock.release()
+            park_until(w, s.lock, s.waiters, deadline, "recv_blocking")
 
     def close(self) -> None:
         """Refuse the value: a later ``send`` raises ChannelClosed."""

@@ -17,7 +17,9 @@ import threading
 from typing import Any, Generic, TypeVar
 
 from ._errors import SemaphoreClosed
-from ._waiter import Waiter, async_waiter, blocking_waiter, park_blocking
+from ._waiter import (
+    Waiter, async_waiter, blocking_waiter, claim_all, park, park_blocking, unpark, wake_all,
+)
 
 __all__ = ["Semaphore", "Permit", "Mutex", "MutexGuard", "RwLock", "Notify", "Event"]
 
@@ -139,15 +141,12 @@ class Semaphore:
         self._lock.acquire()
         try:
             self._closed = True
-            waiters = list(self._waiters)
-            self._waiters.clear()
-            for w in waiters:
+            for w in self._waiters:
                 w.value = _CLOSED
-                w.woken = True
+            waiters = claim_all(self._waiters)
         finally:
             self._lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
     def is_closed(self) -> bool:
         return self._closed
@@ -407,15 +406,7 @@ class Notify:
     def notified_blocking(self, timeout: float | None = None) -> bool:
         """Wait from a plain thread; False if ``timeout`` ran out first."""
         w = self._begin(blocking_waiter)
-        if w is None or park_blocking(w, timeout):
-            return True
-        self._lock.acquire()
-        try:
-            if not w.woken:
-                self._waiters.remove(w)
-            return w.woken
-        finally:
-            self._lock.release()
+        return w is None or park_blocking(w, timeout) or unpark(w, self._lock, self._waiters)
 
     def notify_one(self) -> None:
         self._lock.acquire()
@@ -461,13 +452,10 @@ class Event:
         self._lock.acquire()
         try:
             self._flag = True
-            waiters, self._waiters = self._waiters, []
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(self._waiters)
         finally:
             self._lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
     def clear(self) -> None:
         self._flag = False
@@ -483,26 +471,13 @@ class Event:
         finally:
             self._lock.release()
 
-    def _abandon(self, w: Waiter) -> bool:
-        self._lock.acquire()
-        try:
-            if not w.woken:
-                self._waiters.remove(w)
-            return w.woken
-        finally:
-            self._lock.release()
-
     async def wait(self) -> bool:
         w = self._begin(async_waiter)
         if w is not None:
-            try:
-                await w.fut
-            except BaseException:
-                self._abandon(w)
-                raise
+            await park(w, self._lock, self._waiters)
         return True
 
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Wait from a plain thread; False if ``timeout`` ran out first."""
         w = self._begin(blocking_waiter)
-        return w is None or park_blocking(w, timeout) or self._abandon(w)
+        return w is None or park_blocking(w, timeout) or unpark(w, self._lock, self._waiters)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 from asyncio import events
+from time import monotonic
 
 _get_running_loop = events._get_running_loop
 _new = object.__new__
@@ -92,3 +93,50 @@ def park_blocking(w: Waiter, timeout: float | None) -> bool:
         return True
     return w.lock.acquire(timeout=max(0.0, timeout))
 
+
+
+def claim_all(queue) -> list:
+    """Under the primitive's lock: empty ``queue`` (list or deque) and mark every
+    waiter in it woken; pass the result to ``wake_all`` after releasing the lock."""
+    waiters = list(queue)
+    queue.clear()
+    for w in waiters:
+        w.woken = True
+    return waiters
+
+
+def wake_all(waiters) -> None:
+    """Wake every waiter (never under the primitive's lock)."""
+    for w in waiters:
+        w.wake()
+
+
+def unpark(w: Waiter, lock, queue) -> bool:
+    """After a cancel or timeout: take ``w`` off ``queue`` (under ``lock``) unless it
+    was woken meanwhile; returns ``w.woken``."""
+    lock.acquire()
+    try:
+        if not w.woken:
+            queue.remove(w)
+        return w.woken
+    finally:
+        lock.release()
+
+
+async def park(w: Waiter, lock, queue) -> None:
+    """Await an async waiter queued in ``queue`` under ``lock``; if cancelled, unpark
+    it and re-raise (a wake that raced the cancel is simply dropped)."""
+    try:
+        await w.fut
+    except BaseException:
+        unpark(w, lock, queue)
+        raise
+
+
+def park_until(w: Waiter, lock, queue, deadline: float | None, what: str) -> None:
+    """Block on a blocking waiter queued in ``queue`` under ``lock`` until woken or
+    ``deadline`` (``time.monotonic``); TimeoutError("<what> timed out") if the time
+    ran out before anyone woke it."""
+    left = None if deadline is None else deadline - monotonic()
+    if not park_blocking(w, left) and not unpark(w, lock, queue):
+        raise TimeoutError(f"{what} timed out")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Generic, TypeVar
 
+from ._closing import CloseOnExit
 from ._errors import ChannelClosed
-from ._waiter import async_waiter
+from ._waiter import async_waiter, claim_all, park, wake_all
 
 __all__ = ["watch", "WatchSender", "WatchReceiver"]
 
@@ -36,16 +37,13 @@ class _Cell:
         try:
             self.value = fn(self.value)
             self.version += 1
-            waiters, self.waiters = self.waiters, []
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(self.waiters)
         finally:
             self.lock.release()
-        for w in waiters:
-            w.wake()
+        wake_all(waiters)
 
 
-class WatchSender(Generic[T]):
+class WatchSender(CloseOnExit, Generic[T]):
     __slots__ = ("_c", "_closed")
 
     def __init__(self, c: _Cell) -> None:
@@ -88,21 +86,10 @@ class WatchSender(Generic[T]):
                 return
             self._closed = True
             c.senders -= 1
-            waiters = c.waiters if c.senders == 0 else []
-            if waiters:
-                c.waiters = []
-            for w in waiters:
-                w.woken = True
+            waiters = claim_all(c.waiters) if c.senders == 0 else []
         finally:
             c.lock.release()
-        for w in waiters:
-            w.wake()
-
-    def __enter__(self) -> WatchSender[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        wake_all(waiters)
 
 
 class WatchReceiver(Generic[T]):
@@ -152,16 +139,7 @@ class WatchReceiver(Generic[T]):
                 c.waiters.append(w)
             finally:
                 c.lock.release()
-            try:
-                await w.fut
-            except BaseException:
-                c.lock.acquire()
-                try:
-                    if not w.woken:
-                        c.waiters.remove(w)
-                finally:
-                    c.lock.release()
-                raise
+            await park(w, c.lock, c.waiters)
 
     async def wait_for(self, predicate: Callable[[T], bool]) -> T:
         """The first value (the current one included) for which ``predicate`` holds."""
