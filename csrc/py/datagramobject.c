@@ -43,22 +43,6 @@ static const char ERROR_FAILED[] =
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* loop.call_soon(self.<method>, arg) */
-static int
-call_soon_method(DatagramObject *t, const char *method, PyObject *arg)
-{
-    PyObject *fn = PyObject_GetAttrString((PyObject *)t, method);
-    if (fn == NULL)
-        return -1;
-    PyObject *r = arg ? PyObject_CallMethod((PyObject *)t->loop, "call_soon",
-                                            "OO", fn, arg)
-                      : PyObject_CallMethod((PyObject *)t->loop, "call_soon",
-                                            "O", fn);
-    Py_DECREF(fn);
-    Py_XDECREF(r);
-    return r ? 0 : -1;
-}
-
 PyObject *
 dg_call(DatagramObject *t, PyObject *bound, const char *name,
         PyObject *const *args, size_t nargs)
@@ -241,7 +225,8 @@ deliver(DatagramObject *t, const char *data, Py_ssize_t len,
             r = Py_NewRef(Py_None);
         Py_XDECREF(item);
         if (r && !t->paused && !t->deliver_pending) {
-            if (call_soon_method(t, "_deliver_held", NULL) < 0)
+            if (rl_call_soon_method(t->loop, (PyObject *)t,
+                                    "_deliver_held", NULL) < 0)
                 Py_CLEAR(r);
             else
                 t->deliver_pending = 1;
@@ -384,7 +369,7 @@ Datagram_resume_reading(DatagramObject *t, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     t->paused = 0;
     /* Like asyncio, datagrams flow again from the next iteration on. */
-    if (call_soon_method(t, "_deliver_held", NULL) < 0)
+    if (rl_call_soon_method(t->loop, (PyObject *)t, "_deliver_held", NULL) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -406,7 +391,8 @@ Datagram_close(DatagramObject *t, PyObject *Py_UNUSED(ignored))
     stop_receive(t);
     if (t->q_len == 0) {
         t->conn_lost++;
-        if (call_soon_method(t, "_call_connection_lost", Py_None) < 0)
+        if (rl_call_soon_method(t->loop, (PyObject *)t,
+                                "_call_connection_lost", Py_None) < 0)
             return NULL;
     }
     Py_RETURN_NONE;
@@ -427,7 +413,8 @@ force_close(DatagramObject *t, PyObject *exc)
         stop_receive(t);
     }
     t->conn_lost++;
-    if (call_soon_method(t, "_call_connection_lost", exc ? exc : Py_None) < 0)
+    if (rl_call_soon_method(t->loop, (PyObject *)t,
+                            "_call_connection_lost", exc ? exc : Py_None) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -125,6 +125,24 @@ rl_loop_completion_error(LoopObject *loop, const char *message,
     Py_DECREF(exc);
 }
 
+int
+rl_call_soon_method(LoopObject *loop, PyObject *obj, const char *method,
+                    PyObject *arg)
+{
+    PyObject *fn = PyObject_GetAttrString(obj, method);
+    if (fn == NULL)
+        return -1;
+    PyObject *r = arg ? PyObject_CallMethod((PyObject *)loop, "call_soon",
+                                            "OO", fn, arg)
+                      : PyObject_CallMethod((PyObject *)loop, "call_soon",
+                                            "O", fn);
+    Py_DECREF(fn);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 /* ---- checks shared by the scheduling methods -------------------------- */
 
 static int

@@ -119,6 +119,11 @@ int rl_loop_setup_type(PyObject *module, rl_state *state);
  * optional context object under `context_key`. */
 void rl_loop_completion_error(LoopObject *loop, const char *message,
                               const char *context_key, PyObject *context);
+/* Schedules obj.<method>(arg), or obj.<method>() if arg is NULL, with
+ * loop.call_soon: the protocol callbacks that asyncio defers. 0, or -1
+ * with an exception set. */
+int rl_call_soon_method(LoopObject *loop, PyObject *obj, const char *method,
+                        PyObject *arg);
 
 /* The exception being raised, as one object (PyErr_GetRaisedException). */
 static inline PyObject *

@@ -94,8 +94,6 @@ loop_gone(TransportObject *t)
 }
 
 /* transportobject.c */
-/* Schedules self.<method>(arg), or self.<method>() if arg is NULL. */
-int tr_call_soon_method(TransportObject *t, const char *method, PyObject *arg);
 /* A protocol callback raised: asyncio's _fatal_error, or propagate
  * SystemExit/KeyboardInterrupt out of the loop. */
 void tr_protocol_failed(TransportObject *t, const char *message);

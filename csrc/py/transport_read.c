@@ -266,7 +266,8 @@ behind_ready(TransportObject *t)
 static void
 queue_held_delivery(TransportObject *t)
 {
-    if (t->held != NULL && tr_call_soon_method(t, "_deliver_held", NULL) < 0)
+    if (t->held != NULL && rl_call_soon_method(t->loop, (PyObject *)t,
+                                               "_deliver_held", NULL) < 0)
         tr_protocol_failed(t, "Fatal read error on socket transport");
 }
 
@@ -486,7 +487,7 @@ Transport_resume_reading(TransportObject *t, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     t->paused = 0;
     /* Like asyncio, data flows again from the next iteration on. */
-    if (tr_call_soon_method(t, "_deliver_held", NULL) < 0)
+    if (rl_call_soon_method(t->loop, (PyObject *)t, "_deliver_held", NULL) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -30,25 +30,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Schedules self.<method>(arg) (or with no argument if arg is NULL) with
- * loop.call_soon: the protocol callbacks that asyncio defers. */
-int
-tr_call_soon_method(TransportObject *t, const char *method, PyObject *arg)
-{
-    PyObject *fn = PyObject_GetAttrString((PyObject *)t, method);
-    if (fn == NULL)
-        return -1;
-    PyObject *r = arg ? PyObject_CallMethod((PyObject *)t->loop, "call_soon",
-                                            "OO", fn, arg)
-                      : PyObject_CallMethod((PyObject *)t->loop, "call_soon",
-                                            "O", fn);
-    Py_DECREF(fn);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
-}
-
 /* A protocol callback raised: asyncio's _fatal_error, or propagate
  * SystemExit/KeyboardInterrupt out of the loop. */
 void
@@ -104,7 +85,8 @@ Transport_close(TransportObject *t, PyObject *Py_UNUSED(ignored))
     tr_stop_receive(t);
     if (t->q_len == 0) {
         t->conn_lost++;
-        if (tr_call_soon_method(t, "_call_connection_lost", Py_None) < 0)
+        if (rl_call_soon_method(t->loop, (PyObject *)t,
+                                "_call_connection_lost", Py_None) < 0)
             return NULL;
     }
     Py_RETURN_NONE;
@@ -125,7 +107,8 @@ force_close(TransportObject *t, PyObject *exc)
         tr_stop_receive(t);
     }
     t->conn_lost++;
-    if (tr_call_soon_method(t, "_call_connection_lost", exc ? exc : Py_None) < 0)
+    if (rl_call_soon_method(t->loop, (PyObject *)t,
+                            "_call_connection_lost", exc ? exc : Py_None) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -18,9 +18,10 @@ import logging
 import socket
 import sys
 import warnings
-from asyncio import base_events, futures, selector_events, trsock
+from asyncio import base_events, selector_events
 
 from . import _core
+from ._transport_common import fatal_error, socket_extra, start, transport_repr
 
 __all__ = ("DatagramMixin", "DatagramTransport")
 
@@ -50,61 +51,19 @@ class DatagramTransport(_core.DatagramTransport):
 
     def __init__(self, loop, sock, protocol, address=None, waiter=None,
                  extra=None):
-        self._extra = {} if extra is None else extra
-        self._extra["socket"] = trsock.TransportSocket(sock)
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        if "peername" not in self._extra:
-            try:
-                self._extra["peername"] = sock.getpeername()
-            except OSError:
-                self._extra["peername"] = None
+        self._extra = socket_extra(sock, extra)
         self._setup(loop, sock, protocol, address,
                     bool(self._extra["peername"]), _SEND_EMPTY, _HEADER)
-        loop._transports[self._sock_fd] = self
-        loop.call_soon(protocol.connection_made, self)
-        # Reading starts once connection_made() has run, as in asyncio.
-        loop.call_soon(self._start_reading)
-        if waiter is not None:
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        start(loop, self, protocol, waiter)
 
-    def __repr__(self) -> str:
-        info = [type(self).__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            info.append(f"read={self._read_state}")
-            state = "polling" if self._sending else "idle"
-            info.append(
-                f"write=<{state}, bufsize={self.get_write_buffer_size()}>"
-            )
-        return "<{}>".format(" ".join(info))
+    __repr__ = transport_repr
+    _fatal_error = fatal_error
 
     def __del__(self, _warn=warnings.warn) -> None:
         sock = self._sock
         if sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             sock.close()
-
-    def _fatal_error(self, exc, message="Fatal error on transport") -> None:
-        loop = self._loop
-        if isinstance(exc, OSError):
-            if loop is not None and loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        elif loop is not None:
-            loop.call_exception_handler({
-                "message": message,
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-        self._force_close(exc)
 
     def _warn_lost_send(self) -> None:
         logger.warning("socket.send() raised exception.")
