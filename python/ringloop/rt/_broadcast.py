@@ -140,32 +140,32 @@ class BroadcastReceiver(CloseOnExit, Generic[T]):
         self._r = r
         self._closed = False
 
+    def _read(self, make_waiter):
+        """``_Ring.read`` for this receiver, under the ring's lock."""
+        r = self._r
+        r.lock.acquire()
+        try:
+            return r.read(self, make_waiter)
+        finally:
+            r.lock.release()
+
     async def recv(self) -> T:
         r = self._r
         while True:
-            r.lock.acquire()
-            try:
-                item, w = r.read(self, async_waiter)
-            finally:
-                r.lock.release()
+            item, w = self._read(async_waiter)
             if w is None:
                 return item
             await park(w, r.lock, r.waiters)
 
     def try_recv(self) -> T:
         """The next item without waiting; ChannelEmpty if there is none yet."""
-        with self._r.lock:
-            return self._r.read(self, None)[0]
+        return self._read(None)[0]
 
     def recv_blocking(self, timeout: float | None = None) -> T:
         r = self._r
         deadline = None if timeout is None else monotonic() + timeout
         while True:
-            r.lock.acquire()
-            try:
-                item, w = r.read(self, blocking_waiter)
-            finally:
-                r.lock.release()
+            item, w = self._read(blocking_waiter)
             if w is None:
                 return item
             park_until(w, r.lock, r.waiters, deadline, "recv_blocking")

@@ -55,6 +55,20 @@ class _Slot:
             raise ChannelClosed("this receiver is closed")
         raise ChannelEmpty("nothing sent yet")
 
+    def poll_or_queue(self, make_waiter):
+        """``(outcome, None)`` as ``poll``, or if nothing is there yet
+        ``(None, w)`` with a new waiter from ``make_waiter`` queued (takes the lock)."""
+        self.lock.acquire()
+        try:
+            try:
+                return self.poll(), None
+            except ChannelEmpty:
+                w = make_waiter()
+                self.waiters.append(w)
+                return None, w
+        finally:
+            self.lock.release()
+
 
 class OneshotSender(Generic[T]):
     __slots__ = ("_s",)
@@ -97,15 +111,9 @@ class OneshotReceiver(Generic[T]):
     async def recv(self) -> T:
         s = self._s
         while True:
-            s.lock.acquire()
-            try:
-                try:
-                    return s.poll()
-                except ChannelEmpty:
-                    w = async_waiter()
-                    s.waiters.append(w)
-            finally:
-                s.lock.release()
+            value, w = s.poll_or_queue(async_waiter)
+            if w is None:
+                return value
             await park(w, s.lock, s.waiters)
 
     def try_recv(self) -> T:
@@ -118,15 +126,9 @@ class OneshotReceiver(Generic[T]):
         s = self._s
         deadline = None if timeout is None else monotonic() + timeout
         while True:
-            s.lock.acquire()
-            try:
-                try:
-                    return s.poll()
-                except ChannelEmpty:
-                    w = blocking_waiter()
-                    s.waiters.append(w)
-            finally:
-                s.lock.release()
+            value, w = s.poll_or_queue(blocking_waiter)
+            if w is None:
+                return value
             park_until(w, s.lock, s.waiters, deadline, "recv_blocking")
 
     def close(self) -> None:
