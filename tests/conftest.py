@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import sys
 import threading
 import time
 
@@ -185,21 +184,17 @@ def _fd_count():
 
 
 def _thread_count():
-    # ringloop's blocking pool keeps idle threads for reuse (they retire after
-    # an idle timeout) and rt.fs starts the C workers once: process-wide
-    # state, not a test's leak.
-    core = sys.modules.get("ringloop._core")
-    stats = core.blocking_stats() if core is not None else {}
-    pool = stats.get("threads", 0) + stats.get("workers", 0)
-    return len([t for t in os.listdir("/proc/self/task") if not _kernel_worker(t)]) - pool
+    return len([t for t in os.listdir("/proc/self/task") if not _runtime_thread(t)])
 
 
-def _kernel_worker(tid):
-    """io_uring's kernel workers (iou-wrk-*, iou-sqp-*) come and go with the
-    kernel's own idle timeouts; they are not threads a test started."""
+def _runtime_thread(tid):
+    """Process-wide threads that no test starts: io_uring's kernel workers
+    (iou-wrk-*, iou-sqp-*, which come and go with the kernel's idle timeouts),
+    ringloop's C workers (rl-worker-*, started once by rt.fs) and its blocking
+    pool's threads (rl-blocking, kept for reuse until an idle timeout)."""
     try:
         with open(f"/proc/self/task/{tid}/comm") as f:
-            return f.read().startswith("iou-")
+            return f.read().startswith(("iou-", "rl-"))
     except OSError:
         return True  # exited meanwhile
 

@@ -10,7 +10,11 @@
  * are fewer than the queued jobs. A spinning thread that gives up re-checks
  * the queue under the lock before it parks, so a job queued while it was
  * leaving the spin is never lost.
+ *
+ * Threads are named "rl-blocking" (top, gdb, and the tests tell them from
+ * threads a test started by that name).
  */
+#define _GNU_SOURCE
 #include "core/blocking.h"
 
 #include "core/common.h"
@@ -96,6 +100,7 @@ static void *
 pool_thread(void *arg)
 {
     struct rl_blocking_pool *p = arg;
+    pthread_setname_np(pthread_self(), "rl-blocking");
     pthread_mutex_lock(&p->lock);
     for (;;) {
         struct rl_blocking_job *j = take_job(p);
