@@ -103,6 +103,10 @@ pool_thread(void *arg)
     pthread_setname_np(pthread_self(), "rl-blocking");
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        /* Surplus after a lower cap (rl_blocking_configure): leave at once,
+         * before taking a job, so the cap holds for what is queued now. */
+        if (p->threads > p->max_threads)
+            break;
         struct rl_blocking_job *j = take_job(p);
         if (j) {
             pthread_mutex_unlock(&p->lock);
@@ -119,7 +123,7 @@ pool_thread(void *arg)
             }
             continue;
         }
-        if (p->shutdown || p->threads > p->max_threads)
+        if (p->shutdown)
             break;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
