@@ -226,7 +226,8 @@ deliver(TransportObject *t, const char *data, Py_ssize_t len)
     Py_DECREF(r);
 }
 
-/* Data or an end that arrived while paused: keep it for resume_reading. */
+/* Data or an end that must wait its turn (must_hold): keep it for
+ * _deliver_held. */
 static void
 hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
 {
@@ -239,44 +240,34 @@ hold(TransportObject *t, const char *data, Py_ssize_t len, int status)
     Py_XDECREF(bytes);
 }
 
-/* hold() for data already in a bytes object of its own (or NULL). */
+/* hold() for data already in a bytes object of its own (or NULL). The
+ * first hold while not paused queues the one _deliver_held that delivers
+ * it and whatever is held after it (paused, resume_reading queues it):
+ * held != NULL while not paused means that call is queued. */
 static void
 hold_bytes(TransportObject *t, PyObject *bytes, int status)
 {
-    if ((t->held == NULL && !(t->held = PyList_New(0))) ||
+    int first = t->held == NULL;
+    if ((first && !(t->held = PyList_New(0))) ||
         (bytes != NULL && PyList_Append(t->held, bytes) < 0)) {
         tr_protocol_failed(t, "Fatal read error on socket transport");
         return;
     }
     if (status)
         t->held_status = status;
-}
-
-/* asyncio runs an iteration's I/O callbacks after the callbacks that were
- * ready before them. A completion that arrives while callbacks are ready
- * is held, and one _deliver_held queued behind those callbacks delivers
- * it (and whatever arrives meanwhile). held != NULL while not paused
- * means that call is already queued. */
-static int
-behind_ready(TransportObject *t)
-{
-    return t->loop->core.ready.len != 0;
-}
-
-static void
-queue_held_delivery(TransportObject *t)
-{
-    if (t->held != NULL && rl_call_soon_method(t->loop, (PyObject *)t,
-                                               "_deliver_held", NULL) < 0)
+    if (first && !t->paused &&
+        rl_call_soon_method(t->loop, (PyObject *)t, "_deliver_held", NULL) <
+            0)
         tr_protocol_failed(t, "Fatal read error on socket transport");
 }
 
-static void
-hold_behind_ready(TransportObject *t, const char *data, Py_ssize_t len,
-                  int status)
+/* A completion waits its turn while reading is paused, while earlier data
+ * is still held, and while callbacks are ready: asyncio runs an
+ * iteration's I/O callbacks after the callbacks ready before them. */
+static int
+must_hold(TransportObject *t)
 {
-    hold(t, data, len, status);
-    queue_held_delivery(t);
+    return t->paused || t->held != NULL || t->loop->core.ready.len != 0;
 }
 
 static void
@@ -309,8 +300,7 @@ direct_complete(TransportObject *t, int res, PyObject *bytes,
             tr_start_receive(t);
         }
         t->rearm = 0;
-    } else if (t->paused || t->held != NULL || behind_ready(t)) {
-        int queue = !t->paused && t->held == NULL;
+    } else if (must_hold(t)) {
         if (bytes != NULL && res > 0) {
             /* the fresh bytes is the data: keep it, no copy */
             if (_PyBytes_Resize(&bytes, res) < 0)
@@ -321,8 +311,6 @@ direct_complete(TransportObject *t, int res, PyObject *bytes,
             hold(t, view ? (const char *)view->buf : NULL,
                  res > 0 ? res : 0, status);
         }
-        if (queue)
-            queue_held_delivery(t);
     } else if (res > 0 && stale) {
         deliver(t, bytes ? PyBytes_AS_STRING(bytes) : (const char *)view->buf,
                 res);
@@ -395,10 +383,8 @@ tr_recv_complete(struct rl_op *op, int res, unsigned flags)
             if (tr_is_reading(t))
                 tr_start_receive(t);
         }
-    } else if (t->paused || t->held != NULL) {
+    } else if (must_hold(t)) {
         hold(t, data, res > 0 ? res : 0, status);
-    } else if (behind_ready(t)) {
-        hold_behind_ready(t, data, res > 0 ? res : 0, status);
     } else if (res > 0) {
         deliver(t, data, res);
         unsigned bufsize = rl_ring_buffer_size(ring);
